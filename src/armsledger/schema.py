@@ -168,6 +168,6 @@ def _is_missing(value: Any) -> bool:
         return True
     if isinstance(value, float) and value != value:
         return True
-    if value is pd.NaT:
+    if value is pd.NaT or value is pd.NA:
         return True
     return False

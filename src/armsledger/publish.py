@@ -1,0 +1,509 @@
+"""Publishing a release: typed tables in, a complete, checked release folder out.
+
+A release folder `releases_dir/VERSION/` holds, per table, `TABLE.parquet` and
+`TABLE.csv`, plus `datapackage.json`, `CHANGES.md`, `validation.json`,
+`rejected.json` and `SHA256SUMS`. It is built in a temporary folder, checked
+with frictionless, and renamed into place; `catalog.json` and then
+`latest.json` follow. A lock file keeps two publishers from interleaving.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import frictionless
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from armsledger import schema
+from armsledger.releases import (
+    CATALOG_FILE,
+    LATEST_FILE,
+    PUBLIC_DIR_MODE,
+    PUBLIC_FILE_MODE,
+    SUMS_FILE,
+    TEMP_PREFIX,
+    TableDiff,
+    diff_tables,
+    fsync_dir,
+    list_releases,
+    read_release_table,
+    version_key,
+    write_atomically,
+)
+
+LOCK_FILE = ".lock"
+PACKAGE_FILE = "datapackage.json"
+CHANGES_FILE = "CHANGES.md"
+VALIDATION_FILE = "validation.json"
+REJECTED_FILE = "rejected.json"
+PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
+
+# Every option that affects the bytes is pinned, so that the same table gives the
+# same file (the footer still names the pyarrow version, so an upgrade changes it).
+PARQUET_OPTIONS: Mapping[str, Any] = MappingProxyType({
+    "compression": "zstd",
+    "compression_level": 9,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "store_schema": True,
+    "row_group_size": 1024 * 1024,
+})
+
+# OWASP's list of cell openings that spreadsheets run as formulas (= + - @) plus
+# the tab and carriage return that can hide them.
+FORMULA_OPENINGS = ("=", "+", "-", "@", "\t", "\r")
+CSV_NOTE = (
+    "CSV: UTF-8, one header row, comma-separated, double quotes where needed. "
+    "An empty cell is a null. Dates are ISO 8601 (YYYY-MM-DD). List columns are JSON arrays. "
+    "A text cell that would begin with =, +, -, @, a tab or a carriage return is prefixed with a "
+    "single quote (') so that spreadsheets do not run it as a formula; the Parquet file keeps the "
+    "true value."
+)
+PACKAGE_TITLE = (
+    "armsledger: actors, events, transfers and citations of the Russia–North Korea military relationship"
+)
+PACKAGE_DESCRIPTION = (
+    "Versioned tables of the actors, events, transfers and citations found in news and analysis texts, "
+    "each row traceable to the sentence that supports it. Every table is published as CSV (the "
+    "resources below) and as Parquet (listed under parquetFiles; the same rows and the true text values)."
+)
+MAX_KEYS_LISTED = 20
+
+
+class ReleaseLockedError(RuntimeError):
+    """Another publisher holds the releases folder's lock."""
+
+
+class PackageInvalidError(RuntimeError):
+    """The release built does not pass frictionless validation, so it is not published."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What a publish did.
+
+    version, path: the new release and its folder (None when nothing was published).
+    published: whether a release was made.
+    changes: per table, the number of rows added, removed and changed against the previous release.
+    reason: one line for a log.
+    """
+
+    version: str | None
+    path: Path | None
+    published: bool
+    changes: dict[str, dict[str, int]]
+    reason: str
+
+
+def publish_release(
+    tables: Mapping[str, pd.DataFrame],
+    releases_dir: Path,
+    *,
+    validation: dict,
+    rejected: list[dict],
+    today: datetime.date | None = None,
+    lock_timeout: float = 0.0,
+    check_package: bool = True,
+) -> PublishResult:
+    """Input: one frame per contract table, the releases folder, the validation results and the
+    rejected files. Output: a new release folder (or none when the tables equal the newest release),
+    catalog.json and latest.json updated, and a PublishResult saying what happened.
+
+    `today` (UTC by default) names the version; `lock_timeout` is how long to wait
+    for another publisher before ReleaseLockedError; `check_package` runs
+    frictionless on the built release before it is moved into place.
+    """
+    releases_dir = Path(releases_dir)
+    new_tables = tables_to_arrow(tables)
+    check_rejected(rejected)
+    releases_dir.mkdir(parents=True, exist_ok=True)
+    with release_lock(releases_dir, timeout=lock_timeout):
+        remove_leftovers(releases_dir)
+        existing = list_releases(releases_dir)
+        previous = existing[-1] if existing else None
+        old_tables = read_release_tables(releases_dir / previous) if previous else {}
+        diffs = {name: diff_tables(old_tables.get(name), table, schema.table(name).primary_key)
+                 for name, table in new_tables.items()}
+        if previous and tables_equal(old_tables, new_tables):
+            # Repairs the indexes if a killed run left them behind the folders.
+            write_indexes(releases_dir)
+            return PublishResult(None, None, False, {n: d.counts() for n, d in diffs.items()},
+                                 f"no change: the tables equal release {previous}")
+        version = next_version(today or utc_today(), existing)
+        path = build_release(releases_dir, version, new_tables, diffs, previous,
+                             validation=validation, rejected=rejected, check_package=check_package)
+        write_indexes(releases_dir)
+        first = "first release" if previous is None else f"changes against {previous}"
+        return PublishResult(version, path, True, {n: d.counts() for n, d in diffs.items()},
+                             f"published {version} ({first})")
+
+
+# --- inputs ------------------------------------------------------------------
+
+
+def tables_to_arrow(tables: Mapping[str, pd.DataFrame]) -> dict[str, pa.Table]:
+    """Input: one frame per contract table. Output: Arrow tables of the contract's schema, in contract order."""
+    missing = [name for name in schema.TABLES if name not in tables]
+    unknown = sorted(set(tables) - set(schema.TABLES))
+    if missing or unknown:
+        raise ValueError(f"a release needs exactly the tables {list(schema.TABLES)}: missing {missing}, unknown {unknown}")
+    return {name: schema.to_arrow(name, tables[name]) for name in schema.TABLES}
+
+
+def check_rejected(rejected: list[dict]) -> None:
+    """Input: the rejected files. Output: nothing, or ValueError if an item lacks `path` or `reason`."""
+    for item in rejected:
+        if not isinstance(item, Mapping) or "path" not in item or "reason" not in item:
+            raise ValueError(f"each rejected item needs 'path' and 'reason': {item!r}")
+
+
+def utc_today() -> datetime.date:
+    return datetime.datetime.now(datetime.timezone.utc).date()
+
+
+# --- the lock and the debris ------------------------------------------------------
+
+
+@contextmanager
+def release_lock(releases_dir: Path, timeout: float = 0.0) -> Iterator[Path]:
+    """Input: a releases folder and how long to wait. Output: exclusive hold of `releases_dir/.lock`
+    for the duration of the block, or ReleaseLockedError naming the lock file.
+
+    The lock file is never deleted: deleting a flock'ed file lets a third
+    process lock a new file of the same name while the first still holds the old one.
+    """
+    lock_path = releases_dir / LOCK_FILE
+    deadline = time.monotonic() + timeout
+    with open(lock_path, "a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ReleaseLockedError(
+                        f"another publisher holds {lock_path}; try again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield lock_path
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def remove_leftovers(releases_dir: Path) -> list[Path]:
+    """Input: a releases folder, with its lock held. Output: the temporary files and folders a killed
+    run left there, now removed."""
+    removed = []
+    for entry in releases_dir.iterdir():
+        if entry.name.startswith(TEMP_PREFIX):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+# --- comparing with the previous release ------------------------------------------
+
+
+def read_release_tables(release_dir: Path) -> dict[str, pa.Table]:
+    """Input: a release folder. Output: its contract tables as Arrow (hash-checked); absent tables are left out."""
+    return {name: read_release_table(release_dir, name)
+            for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()}
+
+
+def tables_equal(old: Mapping[str, pa.Table], new: Mapping[str, pa.Table]) -> bool:
+    """Input: two sets of tables. Output: whether they hold the same tables, columns, types and rows.
+
+    Arrow equality rather than Parquet bytes, so that an upgrade of pyarrow
+    (which changes the file footer) does not make a new release of the same data.
+    """
+    if old.keys() != new.keys():
+        return False
+    return all(old[name].equals(new[name], check_metadata=False) for name in new)
+
+
+def next_version(today: datetime.date, existing: list[str]) -> str:
+    """Input: the UTC date and the release names so far. Output: `YYYY.MM.DD`, or `YYYY.MM.DD.N`
+    for the N-th further release that day."""
+    base = today.strftime("%Y.%m.%d")
+    if existing and version_key(existing[-1])[:3] > version_key(base):
+        raise ValueError(f"release {existing[-1]} is newer than today's date {base}: is the clock right?")
+    same_day = [version_key(v) for v in existing if v == base or v.startswith(base + ".")]
+    if not same_day:
+        return base
+    return f"{base}.{max(key[3] if len(key) > 3 else 0 for key in same_day) + 1}"
+
+
+# --- building the release folder ------------------------------------------------
+
+
+def build_release(
+    releases_dir: Path,
+    version: str,
+    tables: Mapping[str, pa.Table],
+    diffs: Mapping[str, TableDiff],
+    previous: str | None,
+    *,
+    validation: dict,
+    rejected: list[dict],
+    check_package: bool,
+) -> Path:
+    """Input: everything a release holds. Output: `releases_dir/VERSION/`, which appears whole
+    (one rename of a fully written, flushed temporary folder) or not at all."""
+    temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}release-", dir=releases_dir))
+    try:
+        # mkdtemp makes the folder private; a release is public, and a web server may run as another user.
+        temp.chmod(PUBLIC_DIR_MODE)
+        write_release_files(temp, version, tables, diffs, previous, validation=validation, rejected=rejected)
+        if check_package:
+            validate_package(temp / PACKAGE_FILE)
+        final = releases_dir / version
+        os.rename(temp, final)
+        fsync_dir(releases_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return final
+
+
+def write_release_files(
+    folder: Path,
+    version: str,
+    tables: Mapping[str, pa.Table],
+    diffs: Mapping[str, TableDiff],
+    previous: str | None,
+    *,
+    validation: dict,
+    rejected: list[dict],
+) -> None:
+    """Input: an empty folder and the release's contents. Output: every release file in it, flushed,
+    SHA256SUMS last so that it covers all the others."""
+    data_files: dict[str, bytes] = {}
+    for name, table in tables.items():
+        data_files[f"{name}.parquet"] = parquet_bytes(table)
+        data_files[f"{name}.csv"] = csv_bytes(table)
+    files = dict(data_files)
+    files[PACKAGE_FILE] = json_bytes(package_descriptor(version, data_files), sort_keys=False)
+    files[CHANGES_FILE] = changes_markdown(version, previous, tables, diffs).encode("utf-8")
+    files[VALIDATION_FILE] = json_bytes(validation)
+    files[REJECTED_FILE] = json_bytes(sorted(rejected, key=lambda item: (str(item["path"]), str(item["reason"]))))
+    files[SUMS_FILE] = sha256sums_text(files).encode("utf-8")
+    for name, data in files.items():
+        write_durably(folder / name, data)
+    fsync_dir(folder)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Input: a new file's path and bytes. Output: the file, flushed to disk before the folder is renamed."""
+    with open(path, "xb") as handle:
+        os.fchmod(handle.fileno(), PUBLIC_FILE_MODE)
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Input: an Arrow table. Output: its Parquet file, the same bytes for the same table."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **PARQUET_OPTIONS)
+    return sink.getvalue().to_pybytes()
+
+
+def csv_bytes(table: pa.Table) -> bytes:
+    """Input: an Arrow table. Output: its CSV file (see CSV_NOTE for the conventions)."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(table.column_names)
+    cell_writers = [csv_cell_writer(field.type) for field in table.schema]
+    for row in zip(*(table.column(i).to_pylist() for i in range(table.num_columns))):
+        writer.writerow([write(value) for write, value in zip(cell_writers, row)])
+    return text.getvalue().encode("utf-8")
+
+
+def csv_cell_writer(arrow_type: pa.DataType):
+    """Input: a column's Arrow type. Output: the function that turns one value of it into CSV text."""
+    if pa.types.is_list(arrow_type):
+        return lambda v: "" if v is None else json.dumps(v, ensure_ascii=False)
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return lambda v: "" if v is None else escape_formula(v)
+    if pa.types.is_date(arrow_type):
+        return lambda v: "" if v is None else v.isoformat()
+    if pa.types.is_floating(arrow_type):
+        # repr is the shortest text that reads back as the same float.
+        return lambda v: "" if v is None else repr(v)
+    return lambda v: "" if v is None else str(v)
+
+
+def escape_formula(text: str) -> str:
+    """Input: a text cell. Output: the cell with a leading ' if a spreadsheet would run it as a formula."""
+    return "'" + text if text.startswith(FORMULA_OPENINGS) else text
+
+
+def json_bytes(value: Any, sort_keys: bool = True) -> bytes:
+    """Input: a JSON-able value. Output: its stable, readable JSON text (UTF-8, trailing newline)."""
+    return (json.dumps(value, indent=2, sort_keys=sort_keys, ensure_ascii=False, default=json_default) + "\n").encode("utf-8")
+
+
+def json_default(value: Any) -> Any:
+    """Input: a value json cannot write. Output: its JSON form (dates, paths, NumPy scalars), or TypeError."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return value.as_posix()
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
+
+
+def file_facts(data: bytes) -> dict[str, Any]:
+    """Input: a file's bytes. Output: the `bytes` and `hash` properties a Data Package resource records."""
+    return {"bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+
+
+def package_descriptor(version: str, data_files: Mapping[str, bytes]) -> dict[str, Any]:
+    """Input: the version and the data files' bytes. Output: the datapackage.json descriptor.
+
+    frictionless can check the CSV files (types, keys, foreign keys, bytes,
+    hashes) as tabular resources. It reads Parquet only through pandas, where
+    list columns fail the array type and the byte count cannot be taken; and a
+    tabular-data-package may hold nothing but tabular resources. So the Parquet
+    files are listed, with bytes and hashes, under the custom key `parquetFiles`.
+    """
+    resources = []
+    parquet_files = []
+    for name in schema.TABLES:
+        contract = schema.table(name)
+        resources.append({
+            "name": name,
+            "title": contract.title,
+            "description": f"{contract.description} {CSV_NOTE}",
+            "profile": "tabular-data-resource",
+            "path": f"{name}.csv",
+            "format": "csv",
+            "mediatype": "text/csv",
+            "encoding": "utf-8",
+            **file_facts(data_files[f"{name}.csv"]),
+            "schema": schema.frictionless_schema(name),
+        })
+        parquet_files.append({
+            "name": f"{name}-parquet",
+            "table": name,
+            "title": contract.title,
+            "description": f"{contract.description} Parquet: the same rows as {name}.csv, with Arrow types and the true text values.",
+            "path": f"{name}.parquet",
+            "format": "parquet",
+            "mediatype": PARQUET_MEDIATYPE,
+            **file_facts(data_files[f"{name}.parquet"]),
+        })
+    return {
+        "profile": "tabular-data-package",
+        "name": "armsledger",
+        "title": PACKAGE_TITLE,
+        "description": PACKAGE_DESCRIPTION,
+        "version": version,
+        "resources": resources,
+        "parquetFiles": parquet_files,
+    }
+
+
+def sha256sums_text(files: Mapping[str, bytes]) -> str:
+    """Input: file name -> bytes. Output: SHA256SUMS text that `sha256sum -c` accepts, sorted by name."""
+    return "".join(f"{hashlib.sha256(files[name]).hexdigest()}  {name}\n" for name in sorted(files))
+
+
+def changes_markdown(
+    version: str,
+    previous: str | None,
+    tables: Mapping[str, pa.Table],
+    diffs: Mapping[str, TableDiff],
+) -> str:
+    """Input: the version, the previous one (None for the first) and the per-table diffs.
+    Output: CHANGES.md: counts per table and, for tables that changed, the keys involved."""
+    lines = [f"# Changes in release {version}", ""]
+    if previous is None:
+        lines += ["First release: there is no earlier release to compare with.", "",
+                  "| Table | Rows |", "| --- | ---: |"]
+        lines += [f"| {name} | {table.num_rows} |" for name, table in tables.items()]
+        return "\n".join(lines) + "\n"
+    lines += [f"Compared with release {previous}, row by row on each table's primary key.", "",
+              "| Table | Rows | Added | Removed | Changed |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, table in tables.items():
+        counts = diffs[name].counts()
+        lines.append(f"| {name} | {table.num_rows} | {counts['added']} | {counts['removed']} | {counts['changed']} |")
+    for name, diff in diffs.items():
+        if not any(diff.counts().values()):
+            continue
+        lines += ["", f"## {name}", ""]
+        lines += [key_line(label, keys) for label, keys in
+                  (("Added", diff.added), ("Removed", diff.removed), ("Changed", diff.changed)) if keys]
+    return "\n".join(lines) + "\n"
+
+
+def key_line(label: str, keys: tuple[str, ...]) -> str:
+    """Input: a label and some primary keys. Output: one Markdown list item naming the first few."""
+    shown = ", ".join(f"`{key}`" for key in keys[:MAX_KEYS_LISTED])
+    more = f" and {len(keys) - MAX_KEYS_LISTED} more" if len(keys) > MAX_KEYS_LISTED else ""
+    return f"- {label} ({len(keys)}): {shown}{more}"
+
+
+def validate_package(descriptor: Path) -> None:
+    """Input: a built release's datapackage.json. Output: nothing, or PackageInvalidError with the first errors."""
+    report = frictionless.validate(str(descriptor))
+    if not report.valid:
+        errors = report.flatten(["taskName", "rowNumber", "fieldName", "type", "note"])[:10]
+        raise PackageInvalidError(f"{descriptor} fails frictionless validation: {errors}")
+
+
+# --- indexes ---------------------------------------------------------------------
+
+
+def write_indexes(releases_dir: Path) -> None:
+    """Input: a releases folder, with its lock held. Output: catalog.json listing every release folder,
+    then latest.json naming the newest; each replaced atomically and only if its content changes."""
+    versions = list_releases(releases_dir)
+    if not versions:
+        return
+    catalog = {"releases": [catalog_entry(releases_dir, version) for version in versions]}
+    replace_if_changed(releases_dir / CATALOG_FILE, json_bytes(catalog))
+    replace_if_changed(releases_dir / LATEST_FILE, json_bytes({"version": versions[-1], "path": versions[-1]}))
+
+
+def catalog_entry(releases_dir: Path, version: str) -> dict[str, Any]:
+    """Input: a release name. Output: its catalog entry: version, created (UTC date), path, rows per table."""
+    folder = releases_dir / version
+    year, month, day = version_key(version)[:3]
+    return {
+        "version": version,
+        "created": datetime.date(year, month, day).isoformat(),
+        "path": version,
+        "rows": {name: pq.read_metadata(folder / f"{name}.parquet").num_rows
+                 for name in schema.TABLES if (folder / f"{name}.parquet").exists()},
+    }
+
+
+def replace_if_changed(path: Path, data: bytes) -> None:
+    """Input: a path and its wanted bytes. Output: the file holding them, rewritten only if it differed."""
+    if path.is_file() and path.read_bytes() == data:
+        return
+    write_atomically(path, data)

@@ -1,0 +1,380 @@
+"""Quality gate: the six contract tables checked against the stored GX suites -> a ValidationReport."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from armsledger.expectation_suites import (
+    CHECK_COLUMNS,
+    REQUIRES_TEXTS,
+    key_parameter,
+    suite_name,
+    suite_path,
+)
+from armsledger.schema import TABLES, table
+
+MAX_EXAMPLES = 5
+# Example values longer than this are cut: a wrong slice can be a whole document.
+MAX_EXAMPLE_CHARS = 200
+_SKIPPED_NO_TEXTS = "skipped: no document texts were given, so the text slices could not be compared"
+
+
+class SuiteError(Exception):
+    """A stored expectation suite is missing or unreadable."""
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Outcome of validate_tables: overall success and one JSON-ready entry per expectation."""
+
+    success: bool
+    results: list[dict]
+
+    @property
+    def failures(self) -> list[dict]:
+        """The entries whose expectation failed (skipped ones are not failures)."""
+        return [r for r in self.results if r["success"] is False]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a plain dict (success, counts, results)."""
+        return {
+            "success": self.success,
+            "n_expectations": len(self.results),
+            "n_failed": len(self.failures),
+            "n_skipped": sum(1 for r in self.results if r["success"] is None),
+            "results": self.results,
+        }
+
+    def to_json(self) -> str:
+        """The report as stable JSON text: the same tables give the same bytes."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_suites(expectations_dir: Path) -> dict[str, dict]:
+    """expectations/ folder -> {table: suite JSON dict}; a missing or foreign file raises SuiteError."""
+    suites = {}
+    for name in TABLES:
+        path = suite_path(expectations_dir, name)
+        if not path.is_file():
+            raise SuiteError(
+                f"expectation suite for table {name!r} not found: {path} "
+                "(regenerate the suites with `python -m armsledger.expectation_suites`)"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SuiteError(f"expectation suite {path} cannot be read: {exc}") from exc
+        if not isinstance(data, dict) or data.get("name") != suite_name(name):
+            raise SuiteError(f"expectation suite {path} is not the suite {suite_name(name)!r}")
+        suites[name] = data
+    return suites
+
+
+def suite_parameters(tables: Mapping[str, pd.DataFrame]) -> dict[str, list[str]]:
+    """Tables -> the run-time suite parameters: every table's primary-key values ("actor_ids": [...])."""
+    params = {}
+    for name in TABLES:
+        pk = table(name).primary_key
+        frame = tables[name]
+        values = frame[pk].tolist() if pk in frame.columns else []
+        params[key_parameter(name)] = sorted({str(v) for v in values if not _missing(v)})
+    return params
+
+
+def with_check_columns(
+    tables: Mapping[str, pd.DataFrame], texts: Mapping[str, str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Tables (and texts) -> copies sorted by primary key with the derived check_* columns added."""
+    frames = {}
+    for name in TABLES:
+        frame = tables[name].copy()
+        pk = table(name).primary_key
+        # Sorted by key, the examples in the report do not depend on the input's row order.
+        if pk in frame.columns:
+            frame = frame.sort_values(pk, kind="stable", na_position="last")
+        frames[name] = frame.reset_index(drop=True)
+
+    docs, actors, mentions, citations = (frames[n] for n in ("documents", "actors", "mentions", "citations"))
+    doc_n_chars = dict(zip(_col(docs, "doc_id"), _col(docs, "n_chars")))
+
+    docs["check_text_n_chars"] = _series(
+        docs, [None if texts is None or d not in texts else len(texts[d]) for d in _col(docs, "doc_id")]
+    )
+
+    by_actor = pd.DataFrame({"actor_id": _col(mentions, "actor_id"), "doc_id": _col(mentions, "doc_id")})
+    actor_ids = _col(actors, "actor_id")
+    actors["check_n_mentions"] = _count(actors, actor_ids, by_actor.groupby("actor_id").size())
+    actors["check_n_documents"] = _count(actors, actor_ids, by_actor.groupby("actor_id")["doc_id"].nunique())
+
+    for frame in (mentions, citations):
+        frame["check_doc_n_chars"] = _series(
+            frame, [_int_or_none(doc_n_chars.get(d)) for d in _col(frame, "doc_id")]
+        )
+        frame["check_doc_slice"] = _series(
+            frame,
+            [
+                _slice(texts, d, s, e)
+                for d, s, e in zip(_col(frame, "doc_id"), _col(frame, "char_start"), _col(frame, "char_end"))
+            ],
+        )
+
+    supports = pd.DataFrame(
+        {
+            "target_table": _col(citations, "target_table"),
+            "target_id": _col(citations, "target_id"),
+            "doc_id": _col(citations, "doc_id"),
+        }
+    )
+    for name in ("events", "transfers"):
+        frame = frames[name]
+        keys = _col(frame, table(name).primary_key)
+        targeted = supports[supports["target_table"] == name].groupby("target_id")
+        frame["check_n_citations"] = _count(frame, keys, targeted.size())
+        frame["check_n_citing_documents"] = _count(frame, keys, targeted["doc_id"].nunique())
+
+    events = frames["events"]
+    known_actors = {str(a) for a in actor_ids if not _missing(a)}
+    participants = [_as_list(v) for v in _col(events, "actor_ids")]
+    events["check_initiator_first"] = pd.Series(
+        [
+            _missing(i) or (len(p) > 0 and str(p[0]) == str(i))
+            for i, p in zip(_col(events, "initiator_id"), participants)
+        ],
+        index=events.index,
+        dtype=bool,
+    )
+    events["check_unresolved_actor_ids"] = _series(
+        events, [", ".join(str(a) for a in p if str(a) not in known_actors) for p in participants]
+    )
+
+    for name, frame in frames.items():
+        # The suites name these columns; deriving a different set is a bug here, not bad data.
+        absent = [c for c in CHECK_COLUMNS[name] if c not in frame.columns]
+        if absent:
+            raise RuntimeError(f"{name}: check columns {absent} were not derived")
+    return frames
+
+
+def validate_tables(
+    tables: dict[str, pd.DataFrame], expectations_dir: Path, texts: dict[str, str] | None = None
+) -> ValidationReport:
+    """Six contract tables (+ doc_id -> text) and the suites' folder -> ValidationReport from GX checkpoints."""
+    _check_tables(tables)
+    suites = load_suites(Path(expectations_dir))
+    frames = with_check_columns(tables, texts)
+    parameters = suite_parameters(tables)
+
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # One in-memory context per call: nothing is written to disk, nothing leaks between calls.
+    context = gx.get_context(mode="ephemeral")
+    # GX draws tqdm bars on stderr otherwise.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    source = context.data_sources.add_pandas("armsledger")
+
+    results: list[dict] = []
+    for name in TABLES:
+        results += _validate_table(gx, context, source, name, frames[name], suites[name], parameters, texts)
+    return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
+
+
+def _validate_table(
+    gx: Any,
+    context: Any,
+    source: Any,
+    name: str,
+    frame: pd.DataFrame,
+    spec: dict,
+    parameters: dict[str, list[str]],
+    texts: Mapping[str, str] | None,
+) -> list[dict]:
+    """One table through its own checkpoint (a dataframe batch is given per run, so one per table)."""
+    stored = spec.get("expectations") or []
+    skip = {
+        i
+        for i, e in enumerate(stored)
+        if texts is None and (e.get("meta") or {}).get("requires") == REQUIRES_TEXTS
+    }
+    kept = [i for i in range(len(stored)) if i not in skip]
+    suite = gx.ExpectationSuite(**{**spec, "expectations": [stored[i] for i in kept]})
+    # GX logs and drops an expectation it cannot parse; a gate must not lose checks silently.
+    if len(suite.expectations) != len(kept):
+        raise SuiteError(f"expectation suite {suite_name(name)!r}: GX could not read all its expectations")
+    suite = context.suites.add(suite)
+
+    batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite_name(name), data=batch, suite=suite)
+    )
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
+    pk = table(name).primary_key
+    if pk in frame.columns:
+        # Examples then name the offending rows by key, not by a row number.
+        result_format["unexpected_index_column_names"] = [pk]
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(name=suite_name(name), validation_definitions=[definition], result_format=result_format)
+    )
+    run = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters)
+    (validation,) = run.run_results.values()
+
+    # GX does not return results in suite order; its (random) ids map them back.
+    position = {e.id: i for i, e in zip(kept, suite.expectations)}
+    entries = {i: _skipped(name, stored[i]) for i in skip}
+    for outcome in validation.results:
+        i = position[outcome.expectation_config.id]
+        entries[i] = _entry(name, stored[i], outcome)
+    if len(entries) != len(stored):
+        raise SuiteError(f"{suite_name(name)}: GX returned {len(entries) - len(skip)} results for {len(kept)} expectations")
+    return [entries[i] for i in sorted(entries)]
+
+
+def _base(name: str, spec: dict) -> dict[str, Any]:
+    kwargs = spec.get("kwargs") or {}
+    columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    columns += list(kwargs.get("column_list") or [])
+    return {
+        "table": name,
+        "expectation": spec.get("type"),
+        "columns": columns,
+        "description": (spec.get("meta") or {}).get("description", ""),
+        "success": None,
+        "observed_value": None,
+        "details": None,
+        "element_count": None,
+        "unexpected_count": None,
+        "unexpected_examples": [],
+        "note": None,
+    }
+
+
+def _skipped(name: str, spec: dict) -> dict[str, Any]:
+    return {**_base(name, spec), "note": _SKIPPED_NO_TEXTS}
+
+
+def _entry(name: str, spec: dict, outcome: Any) -> dict[str, Any]:
+    result = outcome.result or {}
+    examples = result.get("partial_unexpected_index_list") or result.get("partial_unexpected_list") or []
+    entry = {
+        **_base(name, spec),
+        "success": bool(outcome.success),
+        "observed_value": _plain(result.get("observed_value")),
+        "details": _plain(result.get("details")),
+        "element_count": _plain(result.get("element_count")),
+        "unexpected_count": _plain(result.get("unexpected_count")),
+        "unexpected_examples": _clip(_plain(list(examples)[:MAX_EXAMPLES])),
+    }
+    errors = sorted(set(_exception_messages(outcome.exception_info)))
+    if errors:
+        entry["success"] = False
+        entry["note"] = "error: " + "; ".join(errors)
+    return entry
+
+
+def _exception_messages(info: Any) -> Iterable[str]:
+    """GX nests exception info either flat or per metric; only the messages are stable enough to report."""
+    if isinstance(info, dict):
+        if info.get("raised_exception"):
+            yield str(info.get("exception_message"))
+        for value in info.values():
+            if isinstance(value, dict):
+                yield from _exception_messages(value)
+
+
+def _plain(value: Any) -> Any:
+    """Any value GX returns -> JSON-ready: numpy scalars unwrapped, NaN as null, dates as ISO text."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, set) else items
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    if isinstance(value, int):
+        return value
+    if _missing(value):
+        return None
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _clip(value: Any) -> Any:
+    """Long strings inside a JSON-ready value cut to MAX_EXAMPLE_CHARS, marked with an ellipsis."""
+    if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
+        return value[:MAX_EXAMPLE_CHARS] + "…"
+    if isinstance(value, dict):
+        return {k: _clip(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clip(v) for v in value]
+    return value
+
+
+def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
+    missing = [n for n in TABLES if n not in tables]
+    unknown = sorted(set(tables) - set(TABLES))
+    if missing or unknown:
+        raise ValueError(f"validate_tables needs the six contract tables: missing {missing}, unknown {unknown}")
+    for name in TABLES:
+        if not isinstance(tables[name], pd.DataFrame):
+            raise TypeError(f"table {name!r} is a {type(tables[name]).__name__}, not a pandas DataFrame")
+
+
+def _col(frame: pd.DataFrame, column: str) -> list:
+    """A column's values, or nulls when the column is missing (the column-set rule reports that)."""
+    return frame[column].tolist() if column in frame.columns else [None] * len(frame)
+
+
+def _series(frame: pd.DataFrame, values: list) -> pd.Series:
+    # object dtype keeps ints as ints and None as None (no float upcast in the report's examples).
+    return pd.Series(values, index=frame.index, dtype=object)
+
+
+def _count(frame: pd.DataFrame, keys: list, counts: pd.Series) -> pd.Series:
+    """Per row: the count for the row's key (0 when the key has none)."""
+    lookup = counts.to_dict()
+    return pd.Series([int(lookup.get(k, 0)) for k in keys], index=frame.index, dtype="int64")
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if _missing(value):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_list(value: Any) -> list:
+    """A list cell (Python list, tuple or numpy array from Arrow) -> a Python list; null -> []."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return list(value)
+    if _missing(value):
+        return []
+    raise TypeError(f"expected a list, tuple or numpy array in a list column, got {type(value).__name__}")
+
+
+def _slice(texts: Mapping[str, str] | None, doc_id: Any, start: Any, end: Any) -> str | None:
+    """The document's text[start:end] for non-negative integer offsets, else null."""
+    text = None if texts is None or _missing(doc_id) else texts.get(doc_id)
+    start, end = _int_or_none(start), _int_or_none(end)
+    if text is None or start is None or end is None or start < 0 or end < 0:
+        return None
+    return text[start:end]
