@@ -82,7 +82,12 @@ class DocumentActors:
 
     def collective(self, token: Token) -> list[str]:
         """"the two leaders", "both countries": the document's two most salient actors of that kind."""
-        numbers = {c.lower_ for c in token.children if c.dep_ in {"nummod", "det", "predet"}}
+        if token.lower_ in {"two", "both"}:
+            # "two of the most hostile nations"
+            token = next((o for p in token.children if p.dep_ == "prep" and p.lower_ == "of" for o in p.children if o.dep_ == "pobj"), token)
+            numbers = {"two"}
+        else:
+            numbers = {c.lower_ for c in token.children if c.dep_ in {"nummod", "det", "predet"}}
         if not numbers & {"two", "both"}:
             return []
         if token.lemma_ in PERSON_COLLECTIVES:

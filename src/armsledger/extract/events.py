@@ -14,6 +14,7 @@ from armsledger.extract import syntax
 
 SCENE_TYPES = {"travel", "meeting", "tour", "negotiation"}
 NEEDS_NAMED_PARTIES = {"armed_conflict", "agreement", "sanction", "veto", "statement", "launch"}
+NEEDS_INITIATOR = {"sanction", "statement", "launch"}
 STATE_PARTIES = {"agreement", "armed_conflict", "sanction", "veto"}
 LIGHT_VERBS = {"make", "hold", "embark", "begin", "conduct", "carry", "issue", "undertake", "pay", "launch", "start", "stage", "have", "wage", "impose", "finalise", "finalize", "sign", "reach", "strike", "seal", "conclude"}
 MEETING_VERBS_ON_PEOPLE = {"visit"}
@@ -104,6 +105,8 @@ def _folded_into_other(token: Token, triggers) -> bool:
 def _candidate(token: Token, event_type: str, actors: DocumentActors, context: DocumentContext, resources: Resources) -> _Candidate | None:
     participants = _participants(token, event_type, actors)
     explicit = bool(participants)
+    if event_type in NEEDS_INITIATOR and token.pos_ == "VERB" and not (syntax.subject(token, actors) or syntax.agent(token, actors)):
+        return None
     if event_type in STATE_PARTIES:
         participants = list(dict.fromkeys(filter(None, (actors.state_of(p) for p in participants))))
         participants += [p for p in _places_as_parties(token, actors, context) if p not in participants] if event_type == "armed_conflict" else []
@@ -177,7 +180,10 @@ def _resolve_unnamed(candidates: list[_Candidate], actors: DocumentActors) -> li
     for candidate in candidates:
         record = candidate.record
         if not record.actors:
-            cast = next((c.record.actors for c in reversed(resolved) if c.record.event_type in SCENE_TYPES and c.record.actors), None)
+            antecedent = next((c for c in reversed(resolved) if c.record.event_type == record.event_type and c.record.actors), None)
+            cast = antecedent.record.actors if antecedent else None
+            if cast is None:
+                cast = next((c.record.actors for c in reversed(resolved) if c.record.event_type in SCENE_TYPES and c.record.actors), None)
             if cast is None:
                 later = next((c for c in candidates if c.record.event_type == record.event_type and c.record.actors and c.record.trigger_start > record.trigger_start), None)
                 cast = later.record.actors if later else None

@@ -54,6 +54,14 @@ def _cue_words(trigger: Token) -> set[str]:
     words: set[str] = set()
     token = trigger
     seen_finite = False
+    if trigger.pos_ in {"NOUN", "PROPN"} and trigger.dep_ in {"nsubj", "nsubjpass"}:
+        # "His destination was not X": the copula's words describe the event, they do not deny it
+        words.add(trigger.lemma_.lower())
+        for child in trigger.children:
+            if child.dep_ in CUE_DEPS:
+                words.add(child.lower_)
+        token = trigger.head
+        seen_finite = True
     while True:
         words.add(token.lemma_.lower())
         words.add(token.lower_)
@@ -66,7 +74,7 @@ def _cue_words(trigger: Token) -> set[str]:
                         words.add("never" if child.lower_ == "never" else "did not")
             if token.tag_ in FINITE_TAGS or any(c.tag_ in FINITE_TAGS for c in token.children if c.dep_ in {"aux", "auxpass"}):
                 seen_finite = True
-        if token.head is token:
+        if token.head.i == token.i:
             break
         token = token.head
     return words

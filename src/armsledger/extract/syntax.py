@@ -7,7 +7,7 @@ from armsledger.extract.actors import DocumentActors
 
 SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 OBJECT_DEPS = {"dobj", "dative", "attr", "oprd"}
-CONTROL_DEPS = {"xcomp", "advcl", "pcomp", "conj", "ccomp", "acl", "prep", "pobj", "relcl", "dobj"}
+CONTROL_DEPS = {"xcomp", "advcl", "pcomp", "conj", "ccomp", "acl", "prep", "pobj", "relcl", "dobj", "acomp"}
 
 
 def conjuncts(token: Token) -> list[Token]:
@@ -49,15 +49,18 @@ def subject(token: Token, actors: DocumentActors) -> list[str]:
         for child in current.children:
             if child.dep_ in SUBJECT_DEPS:
                 if child.lower_ in {"who", "which", "that"} and current.dep_ == "relcl":
-                    return actors_of(current.head, actors)
+                    key = actors.actor_of(current.head) or _actor_in_compound(current.head, actors)
+                    return [key] if key else []
                 found = actors_of(child, actors)
                 if found:
                     return found
                 if child.pos_ in {"NOUN", "PROPN", "PRON"}:
                     return []
-        if current.dep_ == "relcl":
-            return actors_of(current.head, actors)
-        if current.dep_ not in CONTROL_DEPS or current.head is current:
+        if current.dep_ == "relcl" and not any(c.lower_ == "to" and c.dep_ == "aux" for c in current.children):
+            # "Shoigu, who had visited": the person the clause hangs on, not their conjuncts
+            key = actors.actor_of(current.head) or _actor_in_compound(current.head, actors)
+            return [key] if key else []
+        if current.dep_ not in CONTROL_DEPS or current.head.i == current.i:
             return []
         current = current.head
     return []

@@ -1,0 +1,365 @@
+"""Transfers in one parsed document: what passes from whom to whom, how much, how sure, and in return for what."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from spacy.tokens import Doc, Span, Token
+
+from armsledger.extract.actors import DocumentActors
+from armsledger.extract.context import DocumentContext
+from armsledger.extract.quantities import find_quantity
+from armsledger.extract.records import Evidence, TransferRecord
+from armsledger.extract.resources import Resources
+from armsledger.extract.status import read_status, transfer_status
+from armsledger.extract import syntax
+
+TECHNOLOGY = {"weapons_technology", "space_technology", "nuclear_technology"}
+EXCHANGE_NOUNS = {"return", "exchange", "payment", "reward"}
+
+
+@dataclass(frozen=True)
+class Item:
+    head: Token
+    category: str
+    text: str
+    phrase: Span
+
+
+@dataclass
+class _Mention:
+    record: TransferRecord
+    counter_of: int | None  # index of the mention this one is traded against
+    order: int
+
+
+class TransferFinder:
+    """Finds transfers with the lexicon's items, verbs and nouns; one instance per resources."""
+
+    def __init__(self, resources: Resources):
+        lex = resources.lexicon
+        self.resources = resources
+        self.items: dict[tuple[str, ...], str] = {}
+        for category, phrases in lex["transfer_items"].items():
+            for phrase in phrases:
+                self.items.setdefault(tuple(phrase.lower().split()), category)
+        self.max_item_len = max(len(k) for k in self.items)
+        self.qualifiers = {c: [q.lower() for q in qs] for c, qs in lex["technology_qualifiers"].items()}
+        verbs = lex["transfer_verbs"]
+        self.agent_verbs = set(verbs["agent"])
+        self.receiver_verbs = set(verbs["receiver"])
+        self.request_verbs = set(verbs["request"])
+        self.transfer_nouns = {w.lower() for w in lex["transfer_nouns"]}
+        self.possession = set(lex["possession_lemmas"])
+        self.stockpile = {w.lower() for w in lex["stockpile_nouns"]}
+        self.goods_roles = set(lex["trade_roles"]["goods"])
+        self.payment_roles = set(lex["trade_roles"]["payment"])
+        self.usual = {c: tuple(v) for c, v in lex["usual_flows"].items()}
+
+    def find(self, doc: Doc, actors: DocumentActors, context: DocumentContext) -> list[TransferRecord]:
+        mentions: list[_Mention] = []
+        for sent in doc.sents:
+            if syntax.is_heading(sent):
+                continue
+            mentions.extend(self._sentence(sent, actors, context, len(mentions)))
+        self._fill_parties(mentions, actors)
+        return _merge(mentions)
+
+    # items -------------------------------------------------------------
+    def _items(self, sent: Span) -> list[Item]:
+        found: list[Item] = []
+        for token in sent:
+            if token.pos_ not in {"NOUN", "PROPN"}:
+                continue
+            best = None
+            for n in range(min(self.max_item_len, token.i - sent.start + 1), 0, -1):
+                words = tuple(t.lower_ for t in token.doc[token.i - n + 1 : token.i + 1])
+                lemmas = tuple(t.lemma_.lower() for t in token.doc[token.i - n + 1 : token.i + 1])
+                category = self.items.get(words) or self.items.get(lemmas)
+                if category:
+                    best = (category, token.doc[token.i - n + 1 : token.i + 1])
+                    break
+            if best is None:
+                continue
+            category, words_span = best
+            if token.dep_ == "compound" and token.head.lower_ not in self.stockpile and token.head.lemma_.lower() not in self.transfer_nouns:
+                continue  # "food shortages", "arms fair": a modifier, not the thing moved
+            phrase = _noun_phrase(token)
+            if category in TECHNOLOGY or category == "weapons_technology":
+                category = self._technology_field(token, category)
+            found.append(Item(token, category, phrase.text, phrase))
+        return found
+
+    def _technology_field(self, head: Token, default: str) -> str:
+        """"expertise in nuclear weapons", "satellite launch vehicle expertise": the field qualifies the know-how."""
+        words = " ".join(t.lower_ for t in head.subtree)
+        for category in ("nuclear_technology", "space_technology", "weapons_technology"):
+            if any(q in words for q in self.qualifiers.get(category, ())):
+                return category
+        return default
+
+    # triggers ----------------------------------------------------------
+    def _sentence(self, sent: Span, actors: DocumentActors, context: DocumentContext, offset: int) -> list[_Mention]:
+        out: list[_Mention] = []
+        for item in self._items(sent):
+            found = self._governed(item, actors)
+            if found is None:
+                continue
+            trigger, supplier, recipient, counter_head = found
+            reading = read_status(trigger, self.resources)
+            record = self._record(item, trigger, supplier, recipient, reading, context, actors)
+            mention = _Mention(record, None, offset + len(out))
+            if counter_head is not None:
+                mention.counter_of = -1  # linked below, once the clause's own transfer is known
+            out.append(mention)
+        for mention in out:
+            if mention.counter_of == -1:
+                main = next((m for m in out if m.counter_of is None), None)
+                mention.counter_of = main.order if main is not None else None
+        self._link_exchanges(sent, out)
+        return out
+
+    def _governed(self, item: Item, actors: DocumentActors):
+        """(trigger, supplier, recipient, exchange head) for an item moved by a verb or noun; None for things merely had or used."""
+        head = item.head
+        governor = head.head if head.dep_ == "compound" else head
+        if governor.lower_ in self.stockpile and governor is not head:
+            governor_dep = governor
+        else:
+            governor_dep = head
+        # "in return for munitions": the counter-item of the clause's transfer
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "of" and _is_amount(governor_dep.head.head):
+            # "millions of artillery shells": the amount's place in the sentence is the item's
+            governor_dep = governor_dep.head.head
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "for" and governor_dep.head.head.lemma_.lower() in EXCHANGE_NOUNS:
+            exchange = governor_dep.head.head
+            # the counter-item shares the status of the transfer it is traded against
+            anchor = exchange.head.head if exchange.head.dep_ == "prep" else _clause_verb(exchange)
+            return anchor, None, None, exchange
+        if governor_dep.dep_ in {"dobj", "nsubjpass"} or (governor_dep.dep_ == "conj" and governor_dep.head.dep_ == "dobj"):
+            verb = governor_dep.head if governor_dep.dep_ != "conj" else governor_dep.head.head
+            return self._verb_transfer(verb, governor_dep, actors)
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "of":
+            noun = governor_dep.head.head
+            if noun.lemma_.lower() in self.transfer_nouns or noun.lower_ in self.transfer_nouns:
+                return self._noun_transfer(noun, governor_dep, actors)
+            if noun.lemma_.lower() in {"lifeline"} and noun.dep_ in {"dobj"}:
+                return self._verb_transfer(noun.head, noun, actors)
+        if head.dep_ == "compound" and (head.head.lemma_.lower() in self.transfer_nouns or head.head.lower_ in self.transfer_nouns):
+            return self._noun_transfer(head.head, head, actors)
+        if governor_dep.dep_ == "attr" and governor_dep.head.lemma_ == "be":
+            subject = next((c for c in governor_dep.head.children if c.dep_ == "nsubj"), None)
+            if subject is not None and subject.lemma_.lower() in self.goods_roles | self.payment_roles:
+                return governor_dep.head, None, None, None
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ in {"to", "with"} and governor_dep.head.head.lemma_.lower() in self.agent_verbs:
+            return self._verb_transfer(governor_dep.head.head, governor_dep, actors)
+        return None
+
+    def _verb_transfer(self, verb: Token, obj: Token, actors: DocumentActors):
+        lemma = verb.lemma_.lower()
+        if lemma in self.possession:
+            return None
+        phrasal = " ".join([lemma] + [c.lower_ for c in verb.children if c.dep_ == "prt"])
+        if lemma in self.agent_verbs or phrasal in self.agent_verbs:
+            supplier = syntax.subject(verb, actors) if obj.dep_ != "nsubjpass" else syntax.agent(verb, actors)
+            if verb.dep_ == "xcomp" and verb.head.lemma_.lower() in self.request_verbs:
+                # "he may ask Moscow to hand over ...": the one asked supplies, the asker receives
+                asked = [a for o in syntax.direct_objects(verb.head) for a in syntax.actors_of(o, actors)]
+                return verb, asked or supplier, syntax.subject(verb.head, actors), None
+            recipients = []
+            for o in syntax.prep_objects(verb, {"to", "for"}) + syntax.prep_objects(obj, {"to"}):
+                recipients += syntax.actors_of(o, actors)
+            for d in verb.children:
+                if d.dep_ == "dative" or (d.dep_ == "dobj" and d.i != obj.i and actors.actor_of(d)):
+                    recipients += syntax.actors_of(d, actors)
+            return verb, supplier, recipients, None
+        if lemma in self.receiver_verbs:
+            suppliers = []
+            for o in syntax.prep_objects(verb, {"from"}) + syntax.prep_objects(obj, {"from"}):
+                suppliers += syntax.actors_of(o, actors)
+            return verb, suppliers, syntax.subject(verb, actors), None
+        return None
+
+    def _noun_transfer(self, noun: Token, item: Token, actors: DocumentActors):
+        suppliers, recipients = [], []
+        for child in noun.children:
+            if child.dep_ == "poss":
+                suppliers += syntax.actors_of(child, actors)
+            if child.dep_ == "amod":
+                known = actors.resources.state_by_demonym.get(child.text)
+                if known:
+                    suppliers.append(actors.register(known))
+        for o in syntax.prep_objects(noun, {"from", "by"}):
+            suppliers += syntax.actors_of(o, actors)
+        for o in syntax.prep_objects(noun, {"to", "for"}) + syntax.prep_objects(item, {"to"}):
+            recipients += syntax.actors_of(o, actors)
+        return noun, suppliers, recipients, None
+
+    def _link_exchanges(self, sent: Span, mentions: list[_Mention]) -> None:
+        """"the product was X and the payment was Y": two sides of one trade."""
+        goods = [m for m in mentions if _role_of(m, self.goods_roles)]
+        payments = [m for m in mentions if _role_of(m, self.payment_roles)]
+        if len(goods) == 1 and len(payments) == 1:
+            payments[0].counter_of = goods[0].order
+
+    def _record(self, item: Item, trigger: Token, supplier, recipient, reading, context, actors) -> TransferRecord:
+        sent = item.head.sent
+        quantity = None if self._is_stockpile(item) else find_quantity(_left_text(item))
+        return TransferRecord(
+            supplier=_first_state(supplier, actors),
+            recipient=_first_state(recipient, actors),
+            category=item.category,
+            item=item.text,
+            quantity_text=quantity.text if quantity else None,
+            quantity_low=quantity.low if quantity else None,
+            quantity_high=quantity.high if quantity else None,
+            unit=(item.head.lemma_.lower() if quantity else None),
+            status=transfer_status(reading),
+            evidence=[Evidence(sent.text, sent.start_char, sent.end_char, reading.hedge, reading.cue is not None)],
+            date=context.date_for(trigger),
+        )
+
+    def _is_stockpile(self, item: Item) -> bool:
+        return item.head.head.lower_ in self.stockpile or item.head.head.lemma_.lower() in self.possession
+
+    # parties -----------------------------------------------------------
+    def _fill_parties(self, mentions: list[_Mention], actors: DocumentActors) -> None:
+        """Counter-items take the reversed parties of their trade; other gaps the latest like transfer's, else the usual direction."""
+        by_order = {m.order: m for m in mentions}
+        for m in mentions:
+            r = m.record
+            if m.counter_of is not None and m.counter_of in by_order:
+                main = by_order[m.counter_of].record
+                r.supplier = r.supplier or main.recipient
+                r.recipient = r.recipient or main.supplier
+                main.supplier = main.supplier or r.recipient
+                main.recipient = main.recipient or r.supplier
+        for i, m in enumerate(mentions):
+            r = m.record
+            if r.supplier and r.recipient:
+                continue
+            earlier = next((p.record for p in reversed(mentions[:i]) if p.record.category == r.category and p.record.supplier and p.record.recipient), None)
+            if earlier and (r.supplier in (None, earlier.supplier)) and (r.recipient in (None, earlier.recipient)):
+                r.supplier, r.recipient = earlier.supplier, earlier.recipient
+                continue
+            self._usual_direction(r, actors)
+        for m in mentions:
+            if m.counter_of is not None and m.counter_of in by_order:
+                main = by_order[m.counter_of].record
+                if main.supplier is None or main.recipient is None:
+                    main.supplier, main.recipient = m.record.recipient, m.record.supplier
+
+    def _usual_direction(self, record: TransferRecord, actors: DocumentActors) -> None:
+        flow = self.usual.get(record.category)
+        if not flow:
+            return
+        states_in_text = {actors.info[m.actor].country for m in actors.mentions if actors.info[m.actor].type == "state"}
+        if not set(flow) <= states_in_text:
+            return
+        supplier = actors.register(actors.resources.state_for_country(flow[0]))
+        recipient = actors.register(actors.resources.state_for_country(flow[1]))
+        if record.supplier in (None, supplier) and record.recipient in (None, recipient):
+            record.supplier, record.recipient = supplier, recipient
+            record.prior_used = True
+
+
+def _role_of(mention: _Mention, roles: set[str]) -> bool:
+    return False if not mention.record.evidence else any(f"the {r} was" in mention.record.evidence[0].sentence.lower() for r in roles) and _position_role(mention, roles)
+
+
+def _position_role(mention: _Mention, roles: set[str]) -> bool:
+    sentence = mention.record.evidence[0].sentence.lower()
+    item = mention.record.item.lower()
+    idx = sentence.find(item)
+    if idx < 0:
+        return False
+    before = sentence[:idx]
+    last = max((before.rfind(f"the {r} was") for r in {"product", "goods", "merchandise", "commodity", "cargo", "payment", "price", "currency", "reward", "compensation"}), default=-1)
+    return any(before.rfind(f"the {r} was") == last and last >= 0 for r in roles)
+
+
+def _has_counter(mention: _Mention, mentions: list[_Mention]) -> bool:
+    return any(m.counter_of == mention.order for m in mentions)
+
+
+def _is_amount(token: Token) -> bool:
+    return token.pos_ == "NUM" or token.lower_ in {"tens", "hundreds", "thousands", "millions", "billions", "dozens", "lots", "batches", "tons", "tonnes", "crates", "containers", "barrels", "rounds"}
+
+
+def _clause_verb(token: Token) -> Token:
+    while token.pos_ != "VERB" and token.head.i != token.i:
+        token = token.head
+    return token
+
+
+def _noun_phrase(head: Token) -> Span:
+    """The item's words: its modifiers and "of"/"in"/"for" complements, without determiners or relative clauses."""
+    doc = head.doc
+    start = head.i
+    for t in reversed([t for t in head.subtree if t.i < head.i]):
+        if t.dep_ in {"det", "poss", "case", "punct"}:
+            break
+        start = t.i
+    end = head.i + 1
+    for child in head.rights:
+        if (child.dep_ == "prep" and child.lower_ in {"of", "in", "for"}) or child.dep_ in {"conj", "amod"}:
+            end = max(end, child.right_edge.i + 1)
+    return doc[start:end]
+
+
+def _left_text(item: Item) -> str:
+    """The words before the item's head and its "of" complement, where amounts are stated."""
+    doc = item.head.doc
+    head = item.head
+    if head.dep_ == "pobj" and head.head.lower_ == "of" and _is_amount(head.head.head):
+        head = head.head.head
+    return doc[head.left_edge.i : item.head.i + 1].text
+
+
+def _first_state(keys, actors: DocumentActors) -> str | None:
+    for key in keys or ():
+        state = actors.state_of(key)
+        if state is not None:
+            return state
+    return None
+
+
+def _merge(mentions: list[_Mention]) -> list[TransferRecord]:
+    """One record per (supplier, recipient, category) in a document; know-how of any field is one bundle."""
+    complete = [m for m in mentions if m.record.supplier and m.record.recipient and m.record.supplier != m.record.recipient]
+    groups: dict[tuple, list[_Mention]] = {}
+    for m in complete:
+        r = m.record
+        family = "technology" if r.category in TECHNOLOGY else r.category
+        groups.setdefault((r.supplier, r.recipient, family), []).append(m)
+    records: list[TransferRecord] = []
+    index_of_order: dict[int, int] = {}
+    for members in groups.values():
+        first = members[0].record
+        categories = Counter(m.record.category for m in members)
+        first.category = sorted(categories, key=lambda c: (-categories[c], [m.record.category for m in members].index(c)))[0]
+        cued = [m for m in members if m.record.evidence[0].cue]
+        if cued:
+            # the most frequent status; on a tie, the one stated about the trade itself (an exchange)
+            counts = Counter(m.record.status for m in cued)
+            first.status = sorted(cued, key=lambda m: (-counts[m.record.status], m.counter_of is None and not _has_counter(m, mentions), m.order))[0].record.status
+        items = list(dict.fromkeys(m.record.item for m in members))
+        first.item = "; ".join(items)
+        for m in members[1:]:
+            r = m.record
+            if first.quantity_text is None and r.quantity_text is not None:
+                first.quantity_text, first.quantity_low, first.quantity_high, first.unit = r.quantity_text, r.quantity_low, r.quantity_high, r.unit
+            if first.date.start is None and r.date.start is not None:
+                first.date = r.date
+            first.prior_used = first.prior_used and r.prior_used
+            first.evidence.extend(r.evidence)
+        for m in members:
+            index_of_order[m.order] = len(records)
+        records.append(first)
+    for m in complete:
+        if m.counter_of is not None and m.counter_of in index_of_order:
+            mine, theirs = index_of_order[m.order], index_of_order[m.counter_of]
+            if mine != theirs:
+                records[mine].exchange_for = theirs
+                records[theirs].exchange_for = records[theirs].exchange_for if records[theirs].exchange_for is not None else mine
+    return records
