@@ -1,0 +1,255 @@
+"""Per-document extractions in, the six contract tables out: ids from content, facts merged across documents."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord, TransferRecord
+from armsledger.ids import stable_id
+from armsledger.ingest import Document
+
+EVENT_BASE = {"occurred": 0.7, "planned": 0.6, "expected": 0.5, "speculated": 0.3, "denied": 0.2}
+TRANSFER_BASE = {"confirmed": 0.85, "reported": 0.65, "negotiated": 0.55, "expected": 0.5, "requested": 0.35, "speculated": 0.3, "denied": 0.2}
+HEDGED_FACTOR = 0.85
+USUAL_DIRECTION_FACTOR = 0.8
+SUMMARY_CHARS = 300
+
+
+def confidence(base: float, n_documents: int, all_hedged: bool, inferred: bool) -> float:
+    """Base by status, raised by each further independent document, lowered by hedges and inferred sides."""
+    value = 1 - (1 - base) ** (1 + 0.5 * (n_documents - 1))
+    if all_hedged:
+        value *= HEDGED_FACTOR
+    if inferred:
+        value *= USUAL_DIRECTION_FACTOR
+    return round(min(max(value, 0.0), 1.0), 3)
+
+
+@dataclass
+class _Fact:
+    """An event or transfer merged across documents, with where each document supports it."""
+
+    record: EventRecord | TransferRecord
+    sources: list[tuple[str, object]] = field(default_factory=list)  # (doc_id, Evidence)
+    local: list[tuple[str, int]] = field(default_factory=list)  # (doc_id, index in that document)
+
+
+def build_tables(documents: list[Document], extractions: list[DocumentExtraction]) -> dict[str, pd.DataFrame]:
+    """The documents, actors, mentions, events, transfers and citations tables."""
+    by_doc = {e.doc_id: e for e in sorted(extractions, key=lambda e: e.doc_id)}
+    actor_ids = _actor_ids(by_doc.values())
+    events = _merge_events(by_doc.values(), actor_ids)
+    transfers = _merge_transfers(by_doc.values(), actor_ids)
+    event_id_of = _assign_ids(events, lambda f: ("event", f.record.event_type, sorted(f.record.actors), f.record.date.start, f.record.date.precision, f.record.status))
+    transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
+    local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
+    local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
+    citations = _citations(by_doc.values(), events, transfers, event_id_of, transfer_id_of, local_event, local_transfer, actor_ids)
+    mentions = _mentions(by_doc.values(), actor_ids)
+    tables = {
+        "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
+        "mentions": mentions,
+        "events": _events_frame(events, event_id_of, actor_ids),
+        "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, local_event, actor_ids),
+        "citations": citations,
+    }
+    tables["actors"] = _actors_frame(by_doc.values(), actor_ids, mentions, tables)
+    return tables
+
+
+def _actor_ids(extractions) -> dict[str, str]:
+    keys = {k for e in extractions for k in e.actors}
+    return {k: stable_id("actor", *k.split(":", 1)) for k in sorted(keys)}
+
+
+def _mentions(extractions, actor_ids) -> pd.DataFrame:
+    rows = {}
+    for e in extractions:
+        for m in e.mentions:
+            aid = actor_ids[m.actor]
+            mid = stable_id("mention", e.doc_id, m.char_start, m.char_end, aid)
+            rows[mid] = {"mention_id": mid, "doc_id": e.doc_id, "actor_id": aid, "char_start": m.char_start, "char_end": m.char_end, "text": m.text}
+    return pd.DataFrame(list(rows.values()), columns=["mention_id", "doc_id", "actor_id", "char_start", "char_end", "text"])
+
+
+def _actors_frame(extractions, actor_ids, mentions: pd.DataFrame, tables) -> pd.DataFrame:
+    referenced = set(mentions["actor_id"])
+    for column, table in (("actor_ids", "events"), ("supplier_id", "transfers"), ("recipient_id", "transfers"), ("source_actor_id", "citations")):
+        values = tables[table][column] if len(tables[table]) else []
+        for v in values:
+            referenced.update(v if isinstance(v, list) else [v] if isinstance(v, str) else [])
+    merged: dict[str, dict] = {}
+    for e in extractions:
+        for key, info in e.actors.items():
+            aid = actor_ids[key]
+            if aid not in referenced:
+                continue
+            row = merged.setdefault(aid, {"actor_id": aid, "name": info.name, "type": info.type, "country": info.country, "role": info.role, "aliases": set(), "wikidata_id": info.wikidata_id})
+            row["country"] = row["country"] or info.country
+            row["role"] = row["role"] or info.role
+            row["aliases"] |= {a for a in info.aliases if a != info.name}
+    counts = mentions.groupby("actor_id").agg(n_mentions=("mention_id", "size"), n_documents=("doc_id", "nunique")) if len(mentions) else None
+    rows = []
+    for aid, row in merged.items():
+        row["aliases"] = sorted(row["aliases"])
+        row["n_mentions"] = int(counts.loc[aid, "n_mentions"]) if counts is not None and aid in counts.index else 0
+        row["n_documents"] = int(counts.loc[aid, "n_documents"]) if counts is not None and aid in counts.index else 0
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["actor_id", "name", "type", "country", "role", "aliases", "wikidata_id", "n_mentions", "n_documents"])
+
+
+def _dates_compatible(a: DateValue, b: DateValue) -> bool:
+    if a.start is None or b.start is None:
+        return True
+    coarse = "year" if "year" in (a.precision, b.precision) else "month" if "month" in (a.precision, b.precision) else "day"
+    width = {"year": 4, "month": 7, "day": 10}[coarse]
+    return str(a.start)[:width] == str(b.start)[:width]
+
+
+def _merge_events(extractions, actor_ids) -> list[_Fact]:
+    """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
+    facts: list[_Fact] = []
+    for e in extractions:
+        for index, record in enumerate(e.events):
+            record.actors = [actor_ids[a] for a in record.actors]
+            target = next((f for f in facts if _same_event(f.record, record)), None)
+            if target is None:
+                target = _Fact(record)
+                facts.append(target)
+            else:
+                _join_event(target.record, record)
+            target.sources += [(e.doc_id, ev) for ev in record.evidence]
+            target.local.append((e.doc_id, index))
+    return facts
+
+
+def _same_event(a: EventRecord, b: EventRecord) -> bool:
+    if a.event_type != b.event_type or a.status != b.status or not set(a.actors) & set(b.actors):
+        return False
+    if (a.date.start is None) != (b.date.start is None):
+        return set(a.actors) == set(b.actors)
+    return _dates_compatible(a.date, b.date)
+
+
+def _join_event(target: EventRecord, other: EventRecord) -> None:
+    target.actors = list(dict.fromkeys(target.actors + other.actors))
+    if target.date.start is None and other.date.start is not None:
+        target.date = other.date
+    if target.place is None and other.place is not None:
+        target.place, target.place_country, target.latitude, target.longitude = other.place, other.place_country, other.latitude, other.longitude
+
+
+def _merge_transfers(extractions, actor_ids) -> list[_Fact]:
+    facts: dict[tuple, _Fact] = {}
+    for e in extractions:
+        for index, record in enumerate(e.transfers):
+            record.supplier, record.recipient = actor_ids[record.supplier], actor_ids[record.recipient]
+            key = (record.supplier, record.recipient, record.category)
+            fact = facts.get(key)
+            if fact is None:
+                fact = facts[key] = _Fact(record)
+            else:
+                _join_transfer(fact.record, record)
+            fact.sources += [(e.doc_id, ev) for ev in record.evidence]
+            fact.local.append((e.doc_id, index))
+    return list(facts.values())
+
+
+def _join_transfer(target: TransferRecord, other: TransferRecord) -> None:
+    if target.quantity_text is None and other.quantity_text is not None:
+        target.quantity_text, target.quantity_low, target.quantity_high, target.unit = other.quantity_text, other.quantity_low, other.quantity_high, other.unit
+    if target.date.start is None and other.date.start is not None:
+        target.date = other.date
+    target.prior_used = target.prior_used and other.prior_used
+    items = list(dict.fromkeys(target.item.split("; ") + other.item.split("; ")))
+    target.item = "; ".join(items)
+
+
+def _assign_ids(facts: list[_Fact], key) -> dict[int, str]:
+    """Content-derived ids; a collision between two facts takes a counter in a stable order."""
+    out: dict[int, str] = {}
+    seen: Counter = Counter()
+    for fact in sorted(facts, key=lambda f: (str(key(f)), min(f.local))):
+        parts = key(fact)
+        base = stable_id(parts[0], *[",".join(p) if isinstance(p, list) else p for p in parts[1:]])
+        seen[base] += 1
+        out[id(fact)] = base if seen[base] == 1 else stable_id(parts[0], base, seen[base])
+    return out
+
+
+def _status_vote(fact: _Fact) -> str:
+    return fact.record.status
+
+
+def _events_frame(facts, id_of, actor_ids) -> pd.DataFrame:
+    rows = []
+    for f in facts:
+        r: EventRecord = f.record
+        docs = {d for d, _ in f.sources}
+        rows.append({
+            "event_id": id_of[id(f)], "event_type": r.event_type, "plover_type": r.plover_type,
+            "initiator_id": r.actors[0] if r.actors else None, "actor_ids": list(r.actors),
+            "date_start": r.date.start, "date_end": r.date.end, "date_precision": r.date.precision, "date_text": r.date.text,
+            "place": r.place, "place_country": r.place_country, "latitude": r.latitude, "longitude": r.longitude,
+            "status": r.status, "summary": _summary(f), "n_documents": len(docs),
+            "confidence": confidence(EVENT_BASE[r.status], len(docs), all(ev.hedge for _, ev in f.sources), False),
+        })
+    return pd.DataFrame(rows, columns=["event_id", "event_type", "plover_type", "initiator_id", "actor_ids", "date_start", "date_end", "date_precision", "date_text", "place", "place_country", "latitude", "longitude", "status", "summary", "confidence", "n_documents"])
+
+
+def _transfers_frame(facts, id_of, local_transfer, local_event, actor_ids) -> pd.DataFrame:
+    rows = []
+    for f in facts:
+        r: TransferRecord = f.record
+        docs = {d for d, _ in f.sources}
+        exchange = None
+        event_id = None
+        for doc_id, index in f.local:
+            if exchange is None and r.exchange_for is not None:
+                exchange = local_transfer.get((doc_id, r.exchange_for))
+        rows.append({
+            "transfer_id": id_of[id(f)], "supplier_id": r.supplier, "recipient_id": r.recipient, "category": r.category,
+            "item": r.item, "quantity_text": r.quantity_text, "quantity_low": r.quantity_low, "quantity_high": r.quantity_high,
+            "unit": r.unit, "status": r.status, "exchange_for": exchange if exchange != id_of[id(f)] else None, "event_id": event_id,
+            "date_start": r.date.start, "date_precision": r.date.precision, "n_documents": len(docs),
+            "confidence": confidence(TRANSFER_BASE[r.status], len(docs), all(ev.hedge for _, ev in f.sources), r.prior_used),
+        })
+    return pd.DataFrame(rows, columns=["transfer_id", "supplier_id", "recipient_id", "category", "item", "quantity_text", "quantity_low", "quantity_high", "unit", "status", "exchange_for", "event_id", "date_start", "date_precision", "confidence", "n_documents"]).astype({"quantity_low": "Int64", "quantity_high": "Int64"})
+
+
+def _summary(fact: _Fact) -> str:
+    sentence = " ".join(fact.sources[0][1].sentence.split())
+    return sentence if len(sentence) <= SUMMARY_CHARS else sentence[: SUMMARY_CHARS - 1] + "…"
+
+
+CITATION_COLUMNS = ["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id", "source_text", "quote", "hedge", "sentence", "char_start", "char_end"]
+
+
+def _citations(extractions, events, transfers, event_id_of, transfer_id_of, local_event, local_transfer, actor_ids) -> pd.DataFrame:
+    rows: dict[str, dict] = {}
+
+    def add(doc_id, kind, ev_or_c, target_table, target_id, **extra):
+        cid = stable_id("citation", doc_id, kind, ev_or_c.char_start, ev_or_c.char_end, target_table, target_id, extra.get("marker"), extra.get("source_actor_id"), extra.get("quote"))
+        rows.setdefault(cid, {
+            "citation_id": cid, "doc_id": doc_id, "kind": kind, "target_table": target_table, "target_id": target_id,
+            "marker": None, "source_actor_id": None, "source_text": None, "quote": None, "hedge": ev_or_c.hedge,
+            "sentence": ev_or_c.sentence, "char_start": ev_or_c.char_start, "char_end": ev_or_c.char_end, **extra,
+        })
+
+    for facts, table, id_of in ((events, "events", event_id_of), (transfers, "transfers", transfer_id_of)):
+        for f in facts:
+            for doc_id, evidence in f.sources:
+                add(doc_id, "evidence", evidence, table, id_of[id(f)])
+    for e in extractions:
+        for c in e.citations:
+            target_table = target_id = None
+            for table, index in c.targets:
+                target_id = (local_event if table == "events" else local_transfer).get((e.doc_id, index))
+                if target_id:
+                    target_table = table
+                    break
+            add(e.doc_id, c.kind, c, target_table, target_id, marker=c.marker,
+                source_actor_id=actor_ids.get(c.source) if c.source else None, source_text=c.source_text, quote=c.quote)
+    return pd.DataFrame(list(rows.values()), columns=CITATION_COLUMNS)

@@ -1,0 +1,72 @@
+"""Process-wide defaults for Prefect, decided in one place.
+
+Prefect reads its settings from the environment when it is first imported, so
+`configure_environment` must run before that: the `armsledger` CLI calls it
+first thing, and importing the `flows` package calls it too. It only fills in
+what the environment leaves unset, so an explicit `PREFECT_API_URL`,
+`PREFECT_HOME` or `PREFECT_LOCAL_STORAGE_PATH` always wins.
+
+- `DO_NOT_TRACK=1`, `PREFECT_SERVER_ANALYTICS_ENABLED=false`: no telemetry.
+- `PREFECT_HOME=<project>/.prefect`: the temporary server's SQLite database and
+  Prefect's profiles stay inside the (git-ignored) project folder.
+- `PREFECT_LOCAL_STORAGE_PATH=<processed>/cache/prefect`: persisted task results
+  (the extraction cache) live beside the releases, never in `raw/`, never in git.
+- `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90`: the temporary server
+  takes 4 s on an idle machine but can take far longer on a busy one.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+STORAGE_SUBDIR = "prefect"
+
+_FIXED_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+}
+
+
+def result_storage_path(processed_dir: Path) -> Path:
+    """Where Prefect persists task results for a processed/ folder."""
+    return Path(processed_dir).resolve() / "cache" / STORAGE_SUBDIR
+
+
+def prefect_imported() -> bool:
+    """True once Prefect has read its settings: environment changes no longer reach it."""
+    return "prefect" in sys.modules
+
+
+def configure_environment(processed_dir: Path | None = None) -> dict[str, str]:
+    """Fill in the Prefect environment defaults above; return the variables it set.
+
+    `processed_dir` chooses the result storage; without it, the project's
+    processed/ folder (when the project folder can be found).
+    """
+    applied: dict[str, str] = {}
+
+    def default(name: str, value: str) -> None:
+        if not os.environ.get(name):
+            os.environ[name] = value
+            applied[name] = value
+
+    for name, value in _FIXED_DEFAULTS.items():
+        default(name, value)
+    from armsledger.config import _project_root, load_settings
+
+    try:
+        root = _project_root()
+    except RuntimeError:
+        root = None  # an installed package without a checkout: Prefect's own ~/.prefect
+    if root is not None:
+        default("PREFECT_HOME", str(root / ".prefect"))
+    if processed_dir is None:
+        try:
+            processed_dir = load_settings().processed_dir
+        except RuntimeError:
+            processed_dir = None
+    if processed_dir is not None:
+        default("PREFECT_LOCAL_STORAGE_PATH", str(result_storage_path(processed_dir)))
+    return applied
