@@ -9,6 +9,7 @@ from spacy.tokens import Doc, Span, Token
 from armsledger.extract.nlp import ACTOR_ID_PREFIX, PLACE_ID_PREFIX
 from armsledger.extract.records import ActorInfo, Mention, actor_key
 from armsledger.extract.resources import KnownActor, Resources, country_code
+from armsledger.extract.syntax import is_heading
 
 SUBJECT_PRONOUNS = {"he", "she"}
 PERSON_PRONOUNS = {"he", "him", "his", "she", "her", "himself", "herself"}
@@ -71,7 +72,7 @@ class DocumentActors:
         words = [t for t in phrase if not (t.lower_ in QUANTIFIERS and t.i == phrase.start)]
         while words and words[0].lower_ in QUANTIFIERS:
             words = words[1:]
-        name = " ".join(t.text if (t.text.isupper() or t.pos_ == "PROPN") else t.lower_ for t in words)
+        name = " ".join(t.text if (t.text.isupper() or t.pos_ == "PROPN" or (t.text[:1].isupper() and t.ent_type_ in {"NORP", "GPE"})) else t.lower_ for t in words)
         country = None
         for t in words:
             state = self.resources.state_by_demonym.get(t.text) or self.resources.actor_by_alias.get(t.text)
@@ -109,7 +110,7 @@ def find_actors(doc: Doc, resources: Resources) -> DocumentActors:
     for ent in doc.ents:
         if ent.ent_id_.startswith(PLACE_ID_PREFIX):
             continue
-        if _is_heading(ent):
+        if is_heading(ent.sent):
             continue
         if ent.ent_id_.startswith(ACTOR_ID_PREFIX):
             _add_known(actors, ent, resources, titles, full_names)
@@ -126,13 +127,6 @@ def find_actors(doc: Doc, resources: Resources) -> DocumentActors:
     actors.mentions.sort(key=lambda m: (m.char_start, m.char_end))
     _resolve_pronouns(actors, doc)
     return actors
-
-
-def _is_heading(span: Span) -> bool:
-    """Section headings ("49.2 The Inversion of ...") are titles, not prose."""
-    sent = span.sent
-    text = sent.text.strip()
-    return bool(text) and text[-1] not in ".!?\"”’)" and len(text.split()) <= 12 and "\n" in sent.text
 
 
 def _name_tokens(ent: Span, titles: set[str]) -> tuple[Span, str | None]:

@@ -1,9 +1,12 @@
 """Who does what in a parsed sentence: subjects, objects and the actors they name."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from spacy.tokens import Span, Token
 
-from armsledger.extract.actors import DocumentActors
+if TYPE_CHECKING:
+    from armsledger.extract.actors import DocumentActors
 
 SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj"}
 OBJECT_DEPS = {"dobj", "dative", "attr", "oprd"}
@@ -92,4 +95,6 @@ def direct_objects(token: Token) -> list[Token]:
 def is_heading(sent: Span) -> bool:
     """Section headings ("49.2 The Inversion of ...") are titles, not prose."""
     text = sent.text.strip()
-    return bool(text) and text[-1] not in ".!?\"”’)" and len(text.split()) <= 12
+    doc = sent.doc
+    at_line_end = sent.end >= len(doc) or "\n" in sent.text[len(sent.text.rstrip(" ")) - 1 :] or "\n" in doc[sent.end - 1].whitespace_ + doc[min(sent.end, len(doc) - 1)].text
+    return bool(text) and text[-1] not in ".!?\"”’)]" and len(text.split()) <= 12 and at_line_end

@@ -1,0 +1,149 @@
+"""Stage 2: documents -> DocumentExtraction, in batches, cached per document.
+
+The extractor (spaCy pipeline + gazetteers + rules) is loaded once per process
+by `get_extractor` and never passed to a task: tasks receive documents and the
+extractor's fingerprint, a string.
+
+Two layers of cache, both in Prefect's result storage
+(PREFECT_LOCAL_STORAGE_PATH, `processed/cache/prefect` by default):
+
+- `extract_batch` has a cache key made of its documents' keys: a batch whose
+  documents are all unchanged is not run at all (its task run is `Cached`).
+- Inside a batch that does run, each document's extraction is stored under the
+  document's own key, so an unchanged document in a changed batch (one new file
+  shifts the batches) is read back rather than parsed by spaCy again.
+
+A document's key is the SHA-256 of the extractor fingerprint (model, gazetteers,
+rules version), CACHE_VERSION, and the document's row: doc_id (from the text),
+the file's sha256 and the sidecar metadata (a new `published` date changes how
+relative dates resolve).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from prefect.results import get_result_store
+
+from armsledger import pipeline
+from armsledger.config import Settings
+from armsledger.ingest import Document
+
+# Bump when the stored shape of an extraction changes without the fingerprint changing.
+CACHE_VERSION = "1"
+_KEY_PREFIX = "armsledger-extract"
+
+_load_lock = threading.Lock()
+_extract_lock = threading.Lock()
+_extractors: dict[str, Any] = {}
+
+
+def get_extractor(settings: Settings) -> Any:
+    """The process's extractor for this spaCy model, loaded on first use (about 2 s) and kept."""
+    with _load_lock:
+        extractor = _extractors.get(settings.spacy_model)
+        if extractor is None:
+            from armsledger.extract import load_extractor
+
+            extractor = _extractors[settings.spacy_model] = load_extractor(settings)
+        return extractor
+
+
+def document_key(document: Document, fingerprint: str) -> str:
+    """The cache key of one document's extraction (see the module docstring)."""
+    payload = json.dumps([CACHE_VERSION, fingerprint, document.row()], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Prefect cache key of an extract_batch run: its documents' keys, in order."""
+    keys = [document_key(d, parameters["fingerprint"]) for d in parameters["documents"]]
+    digest = hashlib.sha256("\n".join(keys).encode("ascii")).hexdigest()
+    return f"{_KEY_PREFIX}-batch-{digest}"
+
+
+@dataclass(frozen=True)
+class BatchExtraction:
+    """One batch's extractions (in the batch's order) and how many spaCy actually read."""
+
+    extractions: list[Any]
+    read: int
+    reused: int
+
+
+@task(name="extractor-fingerprint", cache_policy=NO_CACHE, persist_result=False)
+def extractor_fingerprint(settings: Settings) -> str:
+    """Loads the extractor in this process (once) and returns its fingerprint."""
+    return get_extractor(settings).fingerprint
+
+
+@task(name="extract-batch", cache_key_fn=batch_cache_key, persist_result=True)
+def extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> BatchExtraction:
+    """Extractions of a batch of documents; each document parsed only if its key is not stored yet."""
+    store = get_result_store()
+    extractor = None
+    extractions, read = [], 0
+    for document in documents:
+        key = f"{_KEY_PREFIX}-doc-{document_key(document, fingerprint)}"
+        extraction = _stored(store, key)
+        if extraction is None:
+            if extractor is None:
+                extractor = get_extractor(settings)
+                if extractor.fingerprint != fingerprint:
+                    raise RuntimeError(
+                        f"extractor fingerprint changed during the run ({fingerprint} -> {extractor.fingerprint})"
+                    )
+            # spaCy pipelines are not documented as thread-safe; the GIL gives no gain from overlap anyway.
+            with _extract_lock:
+                extraction = extractor.extract(document)
+            store.write(extraction, key=key)
+            read += 1
+        extractions.append(extraction)
+    get_run_logger().info("%d documents: %d parsed, %d from the cache", len(documents), read, len(documents) - read)
+    return BatchExtraction(extractions=extractions, read=read, reused=len(documents) - read)
+
+
+def _stored(store: Any, key: str) -> Any | None:
+    try:
+        if not store.exists(key):
+            return None
+        return store.read(key).result
+    except Exception:  # an unreadable record (a half-written file, an old format): parse again
+        return None
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """Every document's extraction, in doc_id order, with the cache's share."""
+
+    documents: list[Document]
+    extractions: list[Any]
+    read: int
+    cached: int
+
+
+def extract_documents(documents: Sequence[Document], settings: Settings) -> Extracted:
+    """Maps extract_batch over the batches (flow-level orchestration, called from a flow)."""
+    groups = pipeline.batches(documents)
+    if not groups:
+        return Extracted([], [], 0, 0)
+    fingerprint = extractor_fingerprint(settings)
+    futures = extract_batch.map(groups, fingerprint=unmapped(fingerprint), settings=unmapped(settings))
+    ordered, extractions, read, cached = [], [], 0, 0
+    for group, future in zip(groups, futures):
+        batch = future.result()
+        ordered += group
+        extractions += batch.extractions
+        if future.state.name == "Cached":  # the whole batch came from the cache: spaCy read nothing
+            cached += len(group)
+        else:
+            read += batch.read
+            cached += batch.reused
+    return Extracted(ordered, extractions, read, cached)
