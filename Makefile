@@ -18,8 +18,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
+# The whole pipeline once on raw/ (Prefect's temporary local server); the last
+# line printed says which release was published, or that nothing changed.
 run: $(STAMP)
 	$(BIN)/armsledger run
+	@echo "Releases are in $(CURDIR)/processed/releases/ (latest.json names the newest)."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -50,9 +50,7 @@ def get_extractor(settings: Settings) -> Any:
     with _load_lock:
         extractor = _extractors.get(settings.spacy_model)
         if extractor is None:
-            from armsledger.extract import load_extractor
-
-            extractor = _extractors[settings.spacy_model] = load_extractor(settings)
+            extractor = _extractors[settings.spacy_model] = pipeline.load_extractor(settings)
         return extractor
 
 
@@ -102,7 +100,7 @@ def extract_batch(documents: list[Document], fingerprint: str, settings: Setting
                     )
             # spaCy pipelines are not documented as thread-safe; the GIL gives no gain from overlap anyway.
             with _extract_lock:
-                extraction = extractor.extract(document)
+                extraction = pipeline.extract_document(extractor, document)
             store.write(extraction, key=key)
             read += 1
         extractions.append(extraction)

@@ -1,5 +1,4 @@
 """The flows: raw/ -> validated, versioned release. Orchestration only; the work is in armsledger."""
-from __future__ import annotations
 
 from pathlib import Path
 

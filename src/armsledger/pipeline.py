@@ -8,6 +8,7 @@ without a Prefect server.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -63,6 +64,8 @@ class RunSummary:
     validation_success: bool
     expectations: int
     failed_expectations: list[str]
+    # Per table: expectations passed, failed and skipped (skipped: needed texts that were not given).
+    validation_by_table: dict[str, dict[str, int]]
     published: bool
     version: str | None
     release_path: str | None
@@ -106,6 +109,26 @@ def batches(documents: Sequence[Document], size: int = EXTRACT_BATCH_SIZE) -> li
         raise ValueError("batch size must be at least 1")
     ordered = sorted(documents, key=lambda d: d.doc_id)
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def load_extractor(settings: Settings) -> Any:
+    """The extractor (spaCy model, gazetteers, rules) for these settings: about 2 s, do it once."""
+    from armsledger import extract
+
+    parameters = inspect.signature(extract.load_extractor).parameters
+    if "settings" in parameters:
+        return extract.load_extractor(settings)
+    if "max_chars" in parameters:
+        return extract.load_extractor(settings.spacy_model, max_chars=settings.max_text_chars)
+    return extract.load_extractor(settings.spacy_model)
+
+
+def extract_document(extractor: Any, document: Document) -> Any:
+    """One document's DocumentExtraction: a pure function of its text, its metadata and the extractor."""
+    parameters = inspect.signature(extractor.extract).parameters
+    if "text" not in parameters:
+        return extractor.extract(document)
+    return extractor.extract(document.doc_id, document.text, document.published, document.published_precision)
 
 
 def normalise(documents: Sequence[Document], extractions: Sequence[Any]) -> dict[str, pd.DataFrame]:
@@ -172,6 +195,15 @@ def failed_expectations(report: Any) -> list[str]:
     return lines
 
 
+def validation_counts(report: Any) -> dict[str, dict[str, int]]:
+    """Per table, how many expectations passed, failed and were skipped."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in report.results:
+        entry = counts.setdefault(r["table"], {"passed": 0, "failed": 0, "skipped": 0})
+        entry["skipped" if r["success"] is None else "passed" if r["success"] else "failed"] += 1
+    return counts
+
+
 def summarise(
     settings: Settings,
     ingested: IngestResult,
@@ -195,6 +227,7 @@ def summarise(
         validation_success=bool(report.success),
         expectations=len(report.results),
         failed_expectations=failed_expectations(report),
+        validation_by_table=validation_counts(report),
         published=bool(result is not None and result.published),
         version=None if result is None else result.version,
         release_path=None if result is None or result.path is None else str(result.path),
@@ -226,11 +259,8 @@ def run_pipeline(
     say = progress or (lambda _message: None)
     ingested = read_raw(settings)
     say(f"ingested {len(ingested.documents)} documents, rejected {len(ingested.rejected)}")
-    if extractor is None:
-        from armsledger.extract import load_extractor
-
-        extractor = load_extractor(settings)
-    extractions = [extractor.extract(d) for batch in batches(ingested.documents) for d in batch]
+    extractor = extractor or load_extractor(settings)
+    extractions = [extract_document(extractor, d) for batch in batches(ingested.documents) for d in batch]
     say(f"extracted {len(extractions)} documents")
     tables = normalise(ingested.documents, extractions)
     report = check(tables, ingested.documents, settings)
@@ -249,11 +279,14 @@ __all__ = [
     "batches",
     "check",
     "failed_expectations",
+    "extract_document",
     "gate",
+    "load_extractor",
     "normalise",
     "publish",
     "read_raw",
     "rejected_items",
     "run_pipeline",
     "summarise",
+    "validation_counts",
 ]

@@ -1,0 +1,441 @@
+"""The `armsledger` command line: run the pipeline, serve it on a schedule, inspect and score releases.
+
+Exit codes (every command): 0 success (for `run`: a release was published or
+nothing changed), 1 the tables failed validation (nothing was published),
+2 bad usage (unknown option, a path or release that does not exist, a bad cron
+string), 3 any other failure (a stage crashed, the releases folder is locked).
+
+Prefect is imported only by the commands that run a flow, after
+armsledger.runtime has set its environment defaults.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from armsledger.schema import TABLES
+
+EXIT_OK = 0
+EXIT_VALIDATION_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ERROR = 3
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success, 1 validation failed (nothing published), "
+    "2 bad usage, 3 other failure."
+)
+
+app = typer.Typer(
+    name="armsledger",
+    help=(
+        "armsledger: build, publish, inspect and score the dataset of actors, events, transfers and "
+        "citations in texts about the Russia–North Korea military relationship.\n\n"
+        "The pipeline reads raw/ and publishes validated, versioned releases to "
+        "processed/releases/VERSION/. Paths default to the project folder (or ARMSLEDGER_RAW, "
+        f"ARMSLEDGER_PROCESSED, ARMSLEDGER_EXPECTATIONS).\n\n{EXIT_CODES_HELP}"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Piped output (CI logs, files) is not cut at 80 columns: paths and release names stay whole.
+_PIPE_WIDTH = 140
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+
+RAW_OPTION = typer.Option(
+    None, "--raw", help="Folder of raw texts (.txt, .md, .html). Default: the project's raw/.",
+    exists=True, file_okay=False, dir_okay=True, resolve_path=True,
+)
+PROCESSED_OPTION = typer.Option(
+    None, "--processed", help="Output folder holding releases/ and cache/. Default: the project's processed/.",
+    file_okay=False, dir_okay=True, resolve_path=True,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _settings(raw: Path | None, processed: Path | None):
+    from armsledger.config import load_settings
+
+    try:
+        settings = load_settings(raw, processed)
+    except RuntimeError as exc:  # no project folder and no paths
+        _fail(str(exc), EXIT_USAGE)
+    if not settings.raw_dir.is_dir():
+        _fail(f"raw folder {settings.raw_dir} does not exist", EXIT_USAGE)
+    return settings
+
+
+def _prepare_prefect(processed_dir: Path | None) -> None:
+    """Environment defaults for Prefect, before anything imports it."""
+    from armsledger.runtime import configure_environment
+
+    configure_environment(processed_dir)
+
+
+# --- run ------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    raw: Optional[Path] = RAW_OPTION,
+    processed: Optional[Path] = PROCESSED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run the whole pipeline once: ingest raw/, extract, normalise, validate, publish.
+
+    The flow runs on Prefect's temporary local server (or on the server that
+    PREFECT_API_URL names). A new release appears in processed/releases/VERSION/
+    only when every expectation holds and the tables differ from the latest
+    release. Files that cannot be used are listed in the release's rejected.json.
+
+    Exit codes: 0 published or no change, 1 validation failed (nothing
+    published; the failed expectations are printed), 2 bad usage, 3 other failure.
+    """
+    settings = _settings(raw, processed)
+    summary = _run_flow("build_release", settings, as_json, _print_run)
+    if as_json:
+        typer.echo(summary.to_json(), nl=False)
+    else:
+        _print_run(summary)
+        _print_release_line(summary)
+
+
+def _print_run(summary) -> None:
+    _print_summary(summary, "armsledger run")
+
+
+def _run_flow(name: str, settings, as_json: bool, render=None, storage_dir: Path | None = None):
+    """Runs flows.pipeline.<name> and turns its failures into exit codes.
+
+    `render(summary)` prints the summary of a run that failed validation (JSON
+    instead with as_json). `storage_dir`: the processed/ folder whose cache/
+    holds Prefect's results (default: the run's own processed/).
+    """
+    _prepare_prefect(storage_dir or settings.processed_dir)
+    from armsledger.pipeline import ValidationFailed
+    from flows import pipeline as flows_pipeline
+
+    flow = getattr(flows_pipeline, name)
+    try:
+        return flow(raw=settings.raw_dir, processed=settings.processed_dir)
+    except ValidationFailed as exc:
+        if as_json and exc.summary is not None:
+            typer.echo(exc.summary.to_json(), nl=False)
+        elif exc.summary is not None and render is not None:
+            render(exc.summary)
+        err.print(f"[bold red]{escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_VALIDATION_FAILED)
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a crashed stage, a held lock: reported, not a traceback wall
+        _fail(f"{type(exc).__name__}: {exc}", EXIT_ERROR)
+
+
+def _print_summary(summary, title: str, release_row: bool = True) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("raw", escape(summary.raw_dir))
+    table.add_row("documents read", str(summary.documents))
+    table.add_row("documents rejected", f"{summary.rejected} (and {summary.warnings} warnings)")
+    if summary.extracted is not None:
+        table.add_row("extraction", f"{summary.extracted} parsed, {summary.extraction_cached} from the cache")
+    for name in TABLES:
+        if name in summary.rows:
+            table.add_row(f"rows: {name}", str(summary.rows[name]))
+    n_failed = len(summary.failed_expectations)
+    outcome = (
+        f"[green]passed[/] ({summary.expectations} expectations)"
+        if summary.validation_success
+        else f"[red]FAILED[/] ({n_failed} of {summary.expectations} expectations)"
+    )
+    table.add_row("validation", outcome)
+    if release_row:
+        table.add_row("release", _release_cell(summary))
+    out.print(table)
+    for item in summary.rejected_files:
+        out.print(escape(f"  {item['kind']}: {item['path']}: {item['reason']}"))
+
+
+def _latest_path(summary) -> str | None:
+    latest = summary.latest_version
+    return str(Path(summary.processed_dir) / "releases" / latest) if latest else None
+
+
+def _release_cell(summary) -> str:
+    if summary.published:
+        return f"[green]{summary.version}[/] (new): {escape(summary.release_path)}"
+    if not summary.validation_success:
+        return "[red]nothing published[/]"
+    latest = summary.latest_version
+    return escape(f"no change (latest release {latest}: {_latest_path(summary)})") if latest else "no change"
+
+
+def _print_release_line(summary) -> None:
+    if summary.published:
+        out.print(f"[bold green]published[/] release {summary.version}: {escape(summary.release_path)}")
+    else:
+        where = escape(f"{summary.latest_version} at {_latest_path(summary)}")
+        out.print(f"[bold]no change[/]: no new release; the latest is {where}")
+
+
+# --- serve ------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    cron: str = typer.Option("0 6 * * *", "--cron", help="When to run, as a cron string (default: daily at 06:00)."),
+    timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the cron string."),
+    raw: Optional[Path] = RAW_OPTION,
+    processed: Optional[Path] = PROCESSED_OPTION,
+    name: str = typer.Option("daily", "--name", help="Deployment name (the flow is build-release)."),
+) -> None:
+    """Serve the pipeline as a Prefect deployment that runs on a cron schedule.
+
+    Scheduled runs are created by a real Prefect server: start one with
+    `prefect server start` and export PREFECT_API_URL (for a local server,
+    http://127.0.0.1:4200/api) before `armsledger serve`. Without
+    PREFECT_API_URL this command refuses to start. It blocks until stopped;
+    stopping it pauses the schedule. Trigger a run by hand with
+    `prefect deployment run build-release/daily`.
+
+    Exit codes: 0 stopped, 2 bad usage (bad cron string or time zone, no PREFECT_API_URL), 3 other failure.
+    """
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        _fail(f"unknown time zone {timezone!r} (use an IANA name such as UTC or Europe/Berlin)", EXIT_USAGE)
+    settings = _settings(raw, processed)
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail(
+            "scheduled runs need a Prefect server: run `prefect server start` in another shell, then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `armsledger serve` again",
+            EXIT_USAGE,
+        )
+    _prepare_prefect(settings.processed_dir)
+    from prefect.schedules import Cron
+
+    try:
+        Cron(cron, timezone=timezone)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    from flows.pipeline import serve as serve_flow
+
+    try:
+        serve_flow(cron, timezone, raw=raw, processed=processed, name=name)
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        _fail(f"{type(exc).__name__}: {exc}", EXIT_ERROR)
+
+
+# --- validate ------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    raw: Optional[Path] = RAW_OPTION,
+    processed: Optional[Path] = PROCESSED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Build the tables from raw/ and check them against every expectation, without publishing.
+
+    Runs ingest, extract, normalise and the Great Expectations checkpoints (the
+    same stages as `run`, sharing its extraction cache) and prints each table's
+    results and every failed expectation.
+
+    Exit codes: 0 every expectation holds, 1 at least one failed, 2 bad usage, 3 other failure.
+    """
+    settings = _settings(raw, processed)
+    summary = _run_flow("check_tables", settings, as_json, _print_validation)
+    if as_json:
+        typer.echo(summary.to_json(), nl=False)
+    else:
+        _print_validation(summary)
+
+
+def _print_validation(summary) -> None:
+    _print_summary(summary, "armsledger validate", release_row=False)
+    table = Table(title="expectations per table", title_justify="left")
+    for column in ("table", "passed", "failed", "skipped"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name in TABLES:
+        counts = summary.validation_by_table.get(name, {})
+        table.add_row(name, *(str(counts.get(k, 0)) for k in ("passed", "failed", "skipped")))
+    out.print(table)
+    for line in summary.failed_expectations:
+        out.print(f"[red]failed:[/] {escape(line)}")
+
+
+# --- releases ------------------------------------------------------------------------
+
+
+@app.command()
+def releases(
+    processed: Optional[Path] = PROCESSED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the published releases with their row counts; the latest is marked with *.
+
+    Reads processed/releases/catalog.json (or the release folders when there is
+    no catalog).
+
+    Exit codes: 0 success (also when nothing is published yet), 2 bad usage.
+    """
+    from armsledger.releases import latest_version, list_releases
+
+    settings = _settings_processed(processed)
+    folder = settings.releases_dir
+    catalog_file = folder / "catalog.json"
+    if catalog_file.is_file():
+        entries = json.loads(catalog_file.read_text(encoding="utf-8"))["releases"]
+    else:
+        from armsledger.publish import catalog_entry
+
+        entries = [catalog_entry(folder, v) for v in list_releases(folder)]
+    latest = latest_version(folder) if entries else None
+    if as_json:
+        typer.echo(json.dumps({"latest": latest, "releases": entries}, indent=2))
+        return
+    if not entries:
+        out.print(escape(f"no releases in {folder}"))
+        return
+    table = Table(title=escape(f"releases in {folder}"), title_justify="left")
+    table.add_column("version", no_wrap=True)
+    table.add_column("latest", justify="center")
+    for name in TABLES:
+        table.add_column(name, justify="right")
+    for entry in entries:
+        rows = entry.get("rows", {})
+        table.add_row(
+            entry["version"], "*" if entry["version"] == latest else "", *(str(rows.get(n, "")) for n in TABLES)
+        )
+    out.print(table)
+
+
+def _settings_processed(processed: Path | None):
+    """Settings for commands that only read processed/ (raw/ need not exist)."""
+    from armsledger.config import Settings, load_settings
+
+    try:
+        return load_settings(processed=processed)
+    except RuntimeError as exc:  # outside a checkout: fine when --processed says where
+        if processed is None:
+            _fail(str(exc), EXIT_USAGE)
+        return Settings(raw_dir=processed / "raw", processed_dir=processed, expectations_dir=processed / "expectations")
+
+
+# --- diff ------------------------------------------------------------------------
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="The older release (YYYY.MM.DD[.N], or 'latest')."),
+    b: str = typer.Argument(..., help="The newer release (YYYY.MM.DD[.N], or 'latest')."),
+    processed: Optional[Path] = PROCESSED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Per table, the rows added, removed and changed from release A to release B (by primary key).
+
+    With --json, the keys themselves are printed.
+
+    Exit codes: 0 success, 2 bad usage (a release name that is not one, or that does not exist).
+    """
+    from armsledger.releases import InvalidReleaseNameError, ReleaseNotFoundError, diff_releases, latest_version
+
+    settings = _settings_processed(processed)
+    folder = settings.releases_dir
+    names = []
+    for version in (a, b):
+        if version == "latest":
+            version = latest_version(folder)
+            if version is None:
+                _fail(f"nothing published in {folder}", EXIT_USAGE)
+        names.append(version)
+    try:
+        changes = diff_releases(folder, names[0], names[1])
+    except (InvalidReleaseNameError, ReleaseNotFoundError) as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if as_json:
+        typer.echo(json.dumps({"from": names[0], "to": names[1], "tables": changes}, indent=2))
+        return
+    table = Table(title=f"{names[0]} -> {names[1]}", title_justify="left")
+    for column in ("table", "added", "removed", "changed"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name in TABLES:
+        table.add_row(name, *(str(len(changes[name][k])) for k in ("added", "removed", "changed")))
+    out.print(table)
+
+
+# --- eval ------------------------------------------------------------------------
+
+
+@app.command(name="eval")
+def eval_(
+    gold: Path = typer.Option(
+        ..., "--gold", help="Folder of gold answer keys (NAME.yaml, paired with raw file NAME.*).",
+        exists=True, file_okay=False, dir_okay=True, resolve_path=True,
+    ),
+    raw: Optional[Path] = RAW_OPTION,
+    as_json: bool = JSON_OPTION,
+    details: bool = typer.Option(False, "--details", help="Also list what each document missed or added."),
+) -> None:
+    """Score extraction against gold files: precision, recall and F1 per table.
+
+    Runs the pipeline on the texts in --raw (default: the project's raw/) into a
+    temporary processed folder, then scores that release against the gold YAML
+    files with the matching rules of the gold README (status and quantity
+    accuracy too). The project's extraction cache (processed/cache) is reused.
+
+    Exit codes: 0 scored, 1 the tables failed validation (nothing to score),
+    2 bad usage, 3 other failure.
+    """
+    with tempfile.TemporaryDirectory(prefix="armsledger-eval-") as temp:
+        settings = _settings(raw, Path(temp) / "processed")
+        # The cache is keyed by content, so the project's cache serves eval runs too.
+        summary = _run_flow("build_release", settings, as_json, storage_dir=_default_processed())
+        if summary.latest_version is None:
+            _fail("the run published no release to score", EXIT_ERROR)
+        from armsledger.evaluate import format_report, score_release
+
+        release = summary.release_path or str(settings.releases_dir / summary.latest_version)
+        report = score_release(gold, Path(release))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+    else:
+        out.print(format_report(report, details=details), markup=False)
+
+
+def _default_processed() -> Path | None:
+    from armsledger.config import load_settings
+
+    try:
+        return load_settings().processed_dir
+    except RuntimeError:
+        return None
+
+
+def main() -> None:  # pragma: no cover - console entry point alternative
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,195 @@
+"""The `armsledger` command line: help texts, exit codes, and each command against the session release."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import armsledger
+from armsledger import schema
+from armsledger.cli import app
+from armsledger.publish import publish_release
+
+COMMANDS = ("run", "serve", "validate", "releases", "diff", "eval")
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+# --- fast: no Prefect server ------------------------------------------------------------
+
+
+def test_help_lists_every_command_and_the_exit_codes():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_of_each_command(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Exit codes" in result.stdout
+    assert f"Usage: armsledger {command}" in " ".join(result.stdout.split())
+
+
+def test_no_arguments_shows_help():
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output
+    assert result.exit_code in (0, 2)  # click prints help and exits with "usage"
+
+
+def test_bad_usage_exits_2(tmp_path):
+    assert invoke("run", "--raw", tmp_path / "nowhere").exit_code == 2
+    assert invoke("run", "--no-such-option").exit_code == 2
+    assert invoke("eval", "--raw", tmp_path).exit_code == 2  # --gold is required
+    assert invoke("diff", "2024.01.01").exit_code == 2
+
+
+def test_serve_refuses_without_a_server(monkeypatch, tmp_path):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = invoke("serve", "--raw", tmp_path, "--processed", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "prefect server start" in " ".join(result.stderr.split())
+    assert invoke("serve", "--timezone", "Mars/Olympus_Mons").exit_code == 2
+
+
+def test_releases_when_nothing_is_published(tmp_path):
+    result = invoke("releases", "--processed", tmp_path)
+    assert result.exit_code == 0
+    assert "no releases" in result.stdout
+
+
+# --- against the session release ----------------------------------------------------------
+
+
+def test_releases_lists_versions_and_marks_latest(seed_release):
+    result = invoke("releases", "--processed", seed_release.processed)
+    assert result.exit_code == 0, result.output
+    line = next(l for l in result.stdout.splitlines() if seed_release.version in l)
+    assert "*" in line
+    assert str(seed_release.summary.rows["mentions"]) in line
+
+    data = json.loads(invoke("releases", "--processed", seed_release.processed, "--json").stdout)
+    assert data["latest"] == seed_release.version
+    assert data["releases"][0]["rows"] == seed_release.summary.rows
+
+
+def test_releases_via_the_console_script(seed_release):
+    script = Path(sys.executable).with_name("armsledger")
+    done = subprocess.run(
+        [str(script), "releases", "--processed", str(seed_release.processed), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["latest"] == seed_release.version
+
+
+def test_diff_counts_rows_added_removed_changed(seed_release, tmp_path):
+    processed = tmp_path / "processed"
+    shutil.copytree(seed_release.releases, processed / "releases")
+    tables = {name: armsledger.load(name, source=processed / "releases") for name in schema.TABLES}
+    marker_rows = tables["citations"]["kind"] != "evidence"
+    dropped = tables["citations"][marker_rows]["citation_id"].iloc[0]
+    tables["citations"] = tables["citations"][tables["citations"]["citation_id"] != dropped]
+    second = publish_release(tables, processed / "releases", validation={}, rejected=[])
+    assert second.published
+
+    result = invoke("diff", seed_release.version, second.version, "--processed", processed)
+    assert result.exit_code == 0, result.output
+    citations = next(l for l in result.stdout.splitlines() if "citations" in l)
+    assert [cell for cell in citations.split() if cell.isdigit()] == ["0", "1", "0"]
+
+    data = json.loads(invoke("diff", seed_release.version, "latest", "--processed", processed, "--json").stdout)
+    assert data["to"] == second.version
+    assert data["tables"]["citations"] == {"added": [], "removed": [dropped], "changed": []}
+    assert all(not any(v.values()) for t, v in data["tables"].items() if t != "citations")
+
+    assert invoke("diff", seed_release.version, "2001.01.01", "--processed", processed).exit_code == 2
+    assert invoke("diff", "../etc", "latest", "--processed", processed).exit_code == 2
+
+
+# --- commands that run a flow ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_eval_json_scores_every_table(seed_release, gold_dir, eval_floors):
+    result = invoke("eval", "--gold", gold_dir, "--raw", seed_release.raw, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    for table, floor in eval_floors.items():
+        assert summary[table]["f1"] >= floor, (table, summary[table])
+
+
+@pytest.mark.slow
+def test_eval_prints_the_table(seed_release, gold_dir):
+    result = invoke("eval", "--gold", gold_dir, "--raw", seed_release.raw)
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0].split()
+    assert header[:4] == ["table", "precision", "recall", "F1"]
+
+
+@pytest.mark.slow
+def test_run_with_no_change_exits_0(copy_run, seed_release):
+    raw, processed = copy_run()
+    result = invoke("run", "--raw", raw, "--processed", processed)
+    assert result.exit_code == 0, result.output
+    assert "no change" in result.stdout
+    assert seed_release.version in result.stdout
+
+    data = json.loads(invoke("run", "--raw", raw, "--processed", processed, "--json").stdout)
+    assert data["published"] is False and data["latest_version"] == seed_release.version
+
+
+@pytest.mark.slow
+def test_run_failing_a_stricter_suite_exits_1_and_publishes_nothing(copy_run, tmp_path, monkeypatch):
+    raw, processed = copy_run()
+    (raw / "more.txt").write_text(
+        "Russia delivered two air defence systems to North Korea in May, officials in Seoul said.\n",
+        encoding="utf-8",
+    )
+    strict = tmp_path / "expectations"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "expectations", strict)
+    suite = json.loads((strict / "events.json").read_text())
+    suite["expectations"].append({
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"max_value": 1},
+        "meta": {"description": "stricter than the contract: at most one event"},
+        "severity": "critical",
+    })
+    (strict / "events.json").write_text(json.dumps(suite))
+    monkeypatch.setenv("ARMSLEDGER_EXPECTATIONS", str(strict))
+    # config.load_settings fails (TypeError) when only ARMSLEDGER_EXPECTATIONS is set and both paths
+    # are passed; setting the other two as well avoids it until config.py is fixed.
+    monkeypatch.setenv("ARMSLEDGER_RAW", str(raw))
+    monkeypatch.setenv("ARMSLEDGER_PROCESSED", str(processed))
+    before = sorted(p.name for p in (processed / "releases").iterdir())
+
+    result = invoke("run", "--raw", raw, "--processed", processed)
+    assert result.exit_code == 1, result.output
+    assert "expect_table_row_count_to_be_between" in result.stderr
+    assert "nothing published" in result.stdout + result.stderr
+    assert sorted(p.name for p in (processed / "releases").iterdir()) == before
+
+    checked = invoke("validate", "--raw", raw, "--processed", processed)
+    assert checked.exit_code == 1
+    assert "failed" in checked.stdout
+
+
+@pytest.mark.slow
+def test_validate_passes_on_the_seeds(seed_release, tmp_path):
+    result = invoke("validate", "--raw", seed_release.raw, "--processed", tmp_path / "processed")
+    assert result.exit_code == 0, result.output
+    for name in schema.TABLES:
+        assert name in result.stdout
+    assert not (tmp_path / "processed" / "releases").exists()

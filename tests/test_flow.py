@@ -1,0 +1,266 @@
+"""The real flow end to end: Prefect's test server, spaCy, the GX checkpoints, files read back.
+
+The session's seed release (conftest.seed_release) is built once; tests that
+publish again work on copies of its folders.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import armsledger
+from armsledger import schema
+from armsledger.evaluate import score_release
+from armsledger.pipeline import ValidationFailed
+
+pytestmark = pytest.mark.slow
+
+NEW_TEXT = """\
+SEOUL — North Korea has shipped a further 3,000 containers of artillery shells to Russia \
+since August, South Korea's defence ministry said on Thursday.
+
+The ministry said the containers were loaded onto Russian cargo ships at the port of Rajin. \
+In return, Moscow is expected to supply Pyongyang with oil and food, according to officials \
+in Seoul. The Kremlin has denied that any weapons changed hands.
+"""
+NEW_SIDECAR = """\
+title: Seoul says more shell shipments reached Russia
+publisher: null
+author: null
+published: 2024-03-14
+url: null
+license: null
+language: en
+"""
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
+    b"\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under folder -> SHA-256 of its bytes (what 'untouched' means)."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def parquet_bytes(release: Path) -> dict[str, bytes]:
+    return {name: (release / f"{name}.parquet").read_bytes() for name in schema.TABLES}
+
+
+def build(raw: Path, processed: Path):
+    from flows.pipeline import build_release
+
+    return build_release(raw=raw, processed=processed)
+
+
+# --- the seed release -----------------------------------------------------------------
+
+
+def test_seed_run_summary(seed_release):
+    s = seed_release.summary
+    assert s.documents == 2 and s.rejected == 0
+    assert s.validation_success and not s.failed_expectations
+    assert s.extracted == 2 and s.extraction_cached == 0
+    assert s.latest_version == s.version
+    assert json.loads((seed_release.releases / "latest.json").read_text())["version"] == s.version
+    assert set(s.rows) == set(schema.TABLES)
+    assert all(s.rows[t] > 0 for t in schema.TABLES)
+
+
+def test_release_holds_every_table_in_both_formats_with_contract_types(seed_release):
+    release = seed_release.release
+    for name in schema.TABLES:
+        contract = schema.arrow_schema(name)
+        columns = schema.table(name).columns
+        stored = pq.read_schema(release / f"{name}.parquet")
+        assert [(f.name, f.type) for f in stored] == [(f.name, f.type) for f in contract], name
+
+        frame = pd.read_parquet(release / f"{name}.parquet")
+        assert list(frame.columns) == columns
+        assert len(frame) == seed_release.summary.rows[name]
+
+        csv = pd.read_csv(release / f"{name}.csv", keep_default_na=False)
+        assert list(csv.columns) == columns
+        assert len(csv) == len(frame)
+
+        typed = armsledger.load(name, source=seed_release.releases)
+        assert list(typed.columns) == columns
+        for field in schema.table(name).fields:
+            dtype = typed[field.name].dtype
+            if field.type == "string":
+                assert pd.api.types.is_string_dtype(dtype), (name, field.name, dtype)
+            elif field.type == "int64":
+                assert str(dtype) == ("Int64" if field.nullable else "int64"), (name, field.name, dtype)
+            elif field.type == "float64":
+                assert str(dtype) == "float64", (name, field.name, dtype)
+            elif field.type == "date32":
+                assert pd.api.types.is_datetime64_dtype(dtype), (name, field.name, dtype)
+            else:
+                assert all(isinstance(v, list) for v in typed[field.name]), (name, field.name)
+
+
+def test_release_files(seed_release):
+    names = {p.name for p in seed_release.release.iterdir()}
+    expected = {f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")}
+    expected |= {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json"}
+    assert names == expected
+    validation = json.loads((seed_release.release / "validation.json").read_text())
+    assert validation["success"] is True and validation["n_failed"] == 0
+    assert json.loads((seed_release.release / "rejected.json").read_text()) == []
+
+
+def test_frictionless_validate_accepts_the_datapackage(seed_release):
+    frictionless = Path(sys.executable).with_name("frictionless")
+    done = subprocess.run(
+        [str(frictionless), "validate", "datapackage.json"],
+        cwd=seed_release.release, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_sha256sums_check(seed_release):
+    if shutil.which("sha256sum") is None:
+        pytest.skip("sha256sum is not installed")
+    done = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=seed_release.release, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": OK") == len(list(seed_release.release.iterdir())) - 1
+
+
+def test_eval_floor_on_the_seeds(seed_release, gold_dir, eval_floors):
+    report = score_release(gold_dir, seed_release.release)
+    scores = {table: round(report.tables[table].f1, 3) for table in eval_floors}
+    low = {t: (scores[t], floor) for t, floor in eval_floors.items() if scores[t] < floor}
+    assert not low, f"F1 below the floor (score, floor): {low}; all scores: {scores}"
+
+
+# --- runs after the first -------------------------------------------------------------
+
+
+def test_second_run_publishes_nothing_and_parses_nothing(copy_run, seed_release):
+    raw, processed = copy_run()
+    before = snapshot(processed / "releases")
+    summary = build(raw, processed)
+    assert not summary.published and summary.version is None
+    assert summary.reason.startswith("no change")
+    assert summary.latest_version == seed_release.version
+    assert summary.extracted == 0 and summary.extraction_cached == 2
+    assert snapshot(processed / "releases") == before
+
+
+def test_a_new_text_publishes_a_further_release_with_its_changes(copy_run, seed_release):
+    from armsledger.publish import utc_today
+
+    raw, processed = copy_run()
+    (raw / "wire").mkdir()
+    (raw / "wire" / "seoul-shipments.txt").write_text(NEW_TEXT, encoding="utf-8")
+    (raw / "wire" / "seoul-shipments.meta.yaml").write_text(NEW_SIDECAR, encoding="utf-8")
+    old = seed_release.version
+    summary = build(raw, processed)
+
+    today = utc_today().strftime("%Y.%m.%d")
+    assert summary.published
+    assert summary.version == (f"{old}.1" if old == today else today)
+    # Only the new document went through spaCy; the seeds came from the per-document cache.
+    assert summary.extracted == 1 and summary.extraction_cached == 2
+    assert summary.documents == 3
+    assert summary.changes["documents"] == {"added": 1, "removed": 0, "changed": 0}
+    assert summary.rows["mentions"] > seed_release.summary.rows["mentions"]
+
+    release = processed / "releases" / summary.version
+    changes = (release / "CHANGES.md").read_text(encoding="utf-8")
+    assert f"Compared with release {old}" in changes
+    documents = armsledger.load("documents", source=processed / "releases")
+    new_id = documents.loc[documents["path"] == "wire/seoul-shipments.txt", "doc_id"].item()
+    assert f"- Added (1): `{new_id}`" in changes
+    assert documents.set_index("doc_id").loc[new_id, "published"] == pd.Timestamp("2024-03-14")
+    assert json.loads((processed / "releases" / "latest.json").read_text())["version"] == summary.version
+    catalog = json.loads((processed / "releases" / "catalog.json").read_text())
+    assert [e["version"] for e in catalog["releases"]] == [old, summary.version]
+    # The earlier release is kept as it was.
+    assert snapshot(processed / "releases" / old) == snapshot(seed_release.release)
+
+
+def test_failed_validation_publishes_nothing_and_names_what_failed(copy_run, monkeypatch):
+    import armsledger.pipeline as pipeline
+
+    real = pipeline.normalise
+
+    def broken(documents, extractions):
+        tables = real(documents, extractions)
+        transfers = tables["transfers"].copy()
+        transfers.loc[transfers.index[0], "category"] = "bananas"
+        tables["transfers"] = transfers
+        first_event = tables["events"]["event_id"].iloc[0]
+        citations = tables["citations"]
+        tables["citations"] = citations[citations["target_id"] != first_event].reset_index(drop=True)
+        return tables
+
+    monkeypatch.setattr(pipeline, "normalise", broken)
+    raw, processed = copy_run()
+    # A new document too, so that a publish (if the gate let one through) would make a new release.
+    (raw / "extra.txt").write_text(NEW_TEXT, encoding="utf-8")
+    before = snapshot(processed / "releases")
+
+    with pytest.raises(ValidationFailed) as caught:
+        build(raw, processed)
+
+    message = str(caught.value)
+    assert "transfers: expect_column_values_to_be_in_set(category)" in message
+    assert "bananas" in message
+    assert "events: expect_column_values_to_be_between(check_n_citations)" in message
+    assert caught.value.summary is not None and not caught.value.summary.published
+    assert {f["table"] for f in caught.value.report.failures} == {"events", "transfers"}
+    assert len(caught.value.summary.failed_expectations) == len(caught.value.report.failures) >= 2
+    assert snapshot(processed / "releases") == before
+    assert not [p for p in (processed / "releases").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_bad_files_are_listed_as_rejected_and_the_good_documents_publish(copy_run, seed_release):
+    raw, processed = copy_run(with_releases=False)
+    (raw / "empty.txt").write_bytes(b"")
+    (raw / "scan.txt").write_bytes(PNG)
+    (raw / "photo.png").write_bytes(PNG)
+    summary = build(raw, processed)
+
+    assert summary.published and summary.documents == 2
+    assert summary.rejected == 2 and summary.warnings == 1
+    rejected = json.loads((Path(summary.release_path) / "rejected.json").read_text())
+    by_path = {item["path"]: item for item in rejected}
+    assert set(by_path) == {"empty.txt", "scan.txt", "photo.png"}
+    assert by_path["empty.txt"]["kind"] == "rejected" and "empty" in by_path["empty.txt"]["reason"]
+    assert by_path["scan.txt"]["kind"] == "rejected" and "PNG" in by_path["scan.txt"]["reason"]
+    assert by_path["photo.png"]["kind"] == "warning"
+    # The bad files cost nothing else: the tables are those of the seed release.
+    assert parquet_bytes(Path(summary.release_path)) == parquet_bytes(seed_release.release)
+
+
+def test_rebuild_without_cache_or_prefect_gives_byte_identical_tables(seed_release, tmp_path):
+    """A fresh processed/ rebuilt by the plain pipeline (spaCy again, no cache) gives the same bytes."""
+    from armsledger.config import load_settings
+    from armsledger.pipeline import run_pipeline
+    from flows.extract import get_extractor
+
+    settings = load_settings(seed_release.raw, tmp_path / "processed")
+    summary = run_pipeline(settings, extractor=get_extractor(settings))
+    assert summary.published and summary.extracted == 2
+    assert parquet_bytes(Path(summary.release_path)) == parquet_bytes(seed_release.release)
+    for name in schema.TABLES:
+        assert (Path(summary.release_path) / f"{name}.csv").read_bytes() == (
+            seed_release.release / f"{name}.csv"
+        ).read_bytes()
+
