@@ -7,14 +7,15 @@ extractor's fingerprint, a string.
 Two layers of cache, both in Prefect's result storage
 (PREFECT_LOCAL_STORAGE_PATH, `processed/cache/prefect` by default):
 
-- `extract_batch` has a cache key made of its documents' keys: a batch whose
-  documents are all unchanged is not run at all (its task run is `Cached`).
+- `extract_batch` has a cache key made of its documents' keys (and a digest of
+  this file): a batch whose documents are all unchanged is not run at all (its
+  task run is `Cached`).
 - Inside a batch that does run, each document's extraction is stored under the
   document's own key, so an unchanged document in a changed batch (one new file
   shifts the batches) is read back rather than parsed by spaCy again.
 
 A document's key is the SHA-256 of the extractor fingerprint (model, gazetteers,
-rules version), CACHE_VERSION, and the document's row: doc_id (from the text),
+rule modules), CACHE_VERSION, and the document's row: doc_id (from the text),
 the file's sha256 and the sidecar metadata (a new `published` date changes how
 relative dates resolve).
 """
@@ -25,6 +26,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import task, unmapped
@@ -39,6 +41,9 @@ from armsledger.ingest import Document
 # Bump when the stored shape of an extraction changes without the fingerprint changing.
 CACHE_VERSION = "1"
 _KEY_PREFIX = "armsledger-extract"
+# A batch's stored result is a BatchExtraction defined here: any edit of this file starts new batch
+# records (the per-document records hold only extractions and stay valid).
+_MODULE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 _load_lock = threading.Lock()
 _extract_lock = threading.Lock()
@@ -62,7 +67,7 @@ def document_key(document: Document, fingerprint: str) -> str:
 
 def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """Prefect cache key of an extract_batch run: its documents' keys, in order."""
-    keys = [document_key(d, parameters["fingerprint"]) for d in parameters["documents"]]
+    keys = [_MODULE_DIGEST] + [document_key(d, parameters["fingerprint"]) for d in parameters["documents"]]
     digest = hashlib.sha256("\n".join(keys).encode("ascii")).hexdigest()
     return f"{_KEY_PREFIX}-batch-{digest}"
 

@@ -1,5 +1,8 @@
 """The flows: raw/ -> validated, versioned release. Orchestration only; the work is in armsledger."""
 
+# No `from __future__ import annotations` here: Prefect validates flow parameters
+# against the annotations, and a flow pickled into a flow-run process (as
+# `Flow.serve` does) cannot resolve string annotations such as "Path | None".
 from pathlib import Path
 
 from prefect import flow
@@ -50,6 +53,31 @@ def check_tables(raw: Path | None = None, processed: Path | None = None) -> RunS
     )
 
 
+def deployment(
+    cron: str,
+    timezone: str = "UTC",
+    raw: Path | None = None,
+    processed: Path | None = None,
+    name: str = DEPLOYMENT_NAME,
+):
+    """build_release as a deployment (a RunnerDeployment) on a cron schedule.
+
+    Its entrypoint is the module path `flows.pipeline:build_release`, so a
+    worker process finds it wherever it starts, as long as armsledger is installed.
+    """
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    parameters = {k: str(v) for k, v in (("raw", raw), ("processed", processed)) if v is not None}
+    return build_release.to_deployment(
+        name=name,
+        schedule=Cron(cron, timezone=timezone),
+        parameters=parameters,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        tags=["armsledger"],
+    )
+
+
 def serve(
     cron: str,
     timezone: str = "UTC",
@@ -57,20 +85,12 @@ def serve(
     processed: Path | None = None,
     name: str = DEPLOYMENT_NAME,
 ) -> None:
-    """Registers build_release as a deployment with a cron schedule and runs it when due.
+    """Registers the deployment with the Prefect server and runs its flow runs when they are due.
 
     Scheduled runs are created by a Prefect server's scheduler: start one with
-    `prefect server start` and point PREFECT_API_URL at it. Blocks until stopped
-    (Ctrl-C pauses the schedule).
+    `prefect server start` and point PREFECT_API_URL at it. Blocks until stopped;
+    stopping pauses the schedule.
     """
-    from prefect.types.entrypoint import EntrypointType
-    from prefect.schedules import Cron
+    from prefect import serve as prefect_serve
 
-    parameters = {k: str(v) for k, v in (("raw", raw), ("processed", processed)) if v is not None}
-    build_release.serve(
-        name=name,
-        schedule=Cron(cron, timezone=timezone),
-        parameters=parameters,
-        entrypoint_type=EntrypointType.MODULE_PATH,
-        tags=["armsledger"],
-    )
+    prefect_serve(deployment(cron, timezone, raw, processed, name))

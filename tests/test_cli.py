@@ -57,11 +57,17 @@ def test_bad_usage_exits_2(tmp_path):
 
 
 def test_serve_refuses_without_a_server(monkeypatch, tmp_path):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    result = invoke("serve", "--raw", tmp_path, "--processed", tmp_path / "out")
+    # Whatever the session has started (the test harness sets an API URL), this command sees none.
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = invoke("serve", "--raw", tmp_path, "--processed", tmp_path / "out")
     assert result.exit_code == 2
     assert "prefect server start" in " ".join(result.stderr.split())
     assert invoke("serve", "--timezone", "Mars/Olympus_Mons").exit_code == 2
+    bad_cron = invoke("serve", "--cron", "every morning", "--raw", tmp_path)
+    assert bad_cron.exit_code == 2 and "Invalid cron string" in bad_cron.stderr
 
 
 def test_releases_when_nothing_is_published(tmp_path):
@@ -73,6 +79,7 @@ def test_releases_when_nothing_is_published(tmp_path):
 # --- against the session release ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_releases_lists_versions_and_marks_latest(seed_release):
     result = invoke("releases", "--processed", seed_release.processed)
     assert result.exit_code == 0, result.output
@@ -85,6 +92,7 @@ def test_releases_lists_versions_and_marks_latest(seed_release):
     assert data["releases"][0]["rows"] == seed_release.summary.rows
 
 
+@pytest.mark.slow
 def test_releases_via_the_console_script(seed_release):
     script = Path(sys.executable).with_name("armsledger")
     done = subprocess.run(
@@ -95,6 +103,7 @@ def test_releases_via_the_console_script(seed_release):
     assert json.loads(done.stdout)["latest"] == seed_release.version
 
 
+@pytest.mark.slow
 def test_diff_counts_rows_added_removed_changed(seed_release, tmp_path):
     processed = tmp_path / "processed"
     shutil.copytree(seed_release.releases, processed / "releases")

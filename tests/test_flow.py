@@ -21,8 +21,6 @@ from armsledger import schema
 from armsledger.evaluate import score_release
 from armsledger.pipeline import ValidationFailed
 
-pytestmark = pytest.mark.slow
-
 NEW_TEXT = """\
 SEOUL — North Korea has shipped a further 3,000 containers of artillery shells to Russia \
 since August, South Korea's defence ministry said on Thursday.
@@ -66,9 +64,66 @@ def build(raw: Path, processed: Path):
     return build_release(raw=raw, processed=processed)
 
 
+# --- pieces, without a server ----------------------------------------------------------
+
+
+def _document(text: str, published: str | None = None):
+    import datetime as dt
+
+    from armsledger.ingest import Document, document_id
+
+    return Document(
+        doc_id=document_id(text), path=f"{text[:8]}.txt", sha256=hashlib.sha256(text.encode()).hexdigest(),
+        text=text, title=None, publisher=None, author=None, url=None, license=None, language=None,
+        published=dt.date.fromisoformat(published) if published else None,
+        published_precision="day" if published else None, n_chars=len(text), n_words=len(text.split()),
+    )
+
+
+def test_batches_are_in_doc_id_order_and_bounded():
+    from armsledger.pipeline import batches
+
+    docs = [_document(f"text number {i}") for i in range(7)]
+    groups = batches(reversed(docs), size=3)
+    assert [len(g) for g in groups] == [3, 3, 1]
+    assert [d.doc_id for g in groups for d in g] == sorted(d.doc_id for d in docs)
+    assert batches([], size=3) == []
+    with pytest.raises(ValueError):
+        batches(docs, size=0)
+
+
+def test_cache_keys_follow_text_metadata_and_fingerprint():
+    from flows.extract import batch_cache_key, document_key
+
+    plain = _document("Russia sent fuel to North Korea.")
+    dated = _document("Russia sent fuel to North Korea.", published="2024-03-01")
+    other = _document("North Korea sent shells to Russia.")
+    assert document_key(plain, "fp1") == document_key(_document("Russia sent fuel to North Korea."), "fp1")
+    assert len({document_key(plain, "fp1"), document_key(dated, "fp1"), document_key(plain, "fp2"),
+                document_key(other, "fp1")}) == 4
+    key = batch_cache_key(None, {"documents": [plain, other], "fingerprint": "fp1"})
+    assert key == batch_cache_key(None, {"documents": [plain, other], "fingerprint": "fp1"})
+    assert key != batch_cache_key(None, {"documents": [plain], "fingerprint": "fp1"})
+
+
+def test_validation_failed_names_failures_and_survives_pickling():
+    import pickle
+
+    from armsledger.validate import ValidationReport
+
+    failure = {"table": "transfers", "expectation": "expect_column_values_to_be_in_set", "columns": ["category"],
+               "description": "a vocabulary", "success": False, "unexpected_count": 1,
+               "unexpected_examples": [{"category": "bananas"}], "observed_value": None, "note": None}
+    report = ValidationReport(success=False, results=[failure, {**failure, "success": True}])
+    error = pickle.loads(pickle.dumps(ValidationFailed(report)))
+    assert "1 of 2 expectations failed" in str(error)
+    assert "transfers: expect_column_values_to_be_in_set(category)" in str(error) and "bananas" in str(error)
+
+
 # --- the seed release -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seed_run_summary(seed_release):
     s = seed_release.summary
     assert s.documents == 2 and s.rejected == 0
@@ -80,6 +135,7 @@ def test_seed_run_summary(seed_release):
     assert all(s.rows[t] > 0 for t in schema.TABLES)
 
 
+@pytest.mark.slow
 def test_release_holds_every_table_in_both_formats_with_contract_types(seed_release):
     release = seed_release.release
     for name in schema.TABLES:
@@ -112,6 +168,7 @@ def test_release_holds_every_table_in_both_formats_with_contract_types(seed_rele
                 assert all(isinstance(v, list) for v in typed[field.name]), (name, field.name)
 
 
+@pytest.mark.slow
 def test_release_files(seed_release):
     names = {p.name for p in seed_release.release.iterdir()}
     expected = {f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")}
@@ -122,6 +179,7 @@ def test_release_files(seed_release):
     assert json.loads((seed_release.release / "rejected.json").read_text()) == []
 
 
+@pytest.mark.slow
 def test_frictionless_validate_accepts_the_datapackage(seed_release):
     frictionless = Path(sys.executable).with_name("frictionless")
     done = subprocess.run(
@@ -131,6 +189,7 @@ def test_frictionless_validate_accepts_the_datapackage(seed_release):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_sha256sums_check(seed_release):
     if shutil.which("sha256sum") is None:
         pytest.skip("sha256sum is not installed")
@@ -141,6 +200,7 @@ def test_sha256sums_check(seed_release):
     assert done.stdout.count(": OK") == len(list(seed_release.release.iterdir())) - 1
 
 
+@pytest.mark.slow
 def test_eval_floor_on_the_seeds(seed_release, gold_dir, eval_floors):
     report = score_release(gold_dir, seed_release.release)
     scores = {table: round(report.tables[table].f1, 3) for table in eval_floors}
@@ -151,6 +211,7 @@ def test_eval_floor_on_the_seeds(seed_release, gold_dir, eval_floors):
 # --- runs after the first -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_second_run_publishes_nothing_and_parses_nothing(copy_run, seed_release):
     raw, processed = copy_run()
     before = snapshot(processed / "releases")
@@ -162,6 +223,7 @@ def test_second_run_publishes_nothing_and_parses_nothing(copy_run, seed_release)
     assert snapshot(processed / "releases") == before
 
 
+@pytest.mark.slow
 def test_a_new_text_publishes_a_further_release_with_its_changes(copy_run, seed_release):
     from armsledger.publish import utc_today
 
@@ -195,6 +257,7 @@ def test_a_new_text_publishes_a_further_release_with_its_changes(copy_run, seed_
     assert snapshot(processed / "releases" / old) == snapshot(seed_release.release)
 
 
+@pytest.mark.slow
 def test_failed_validation_publishes_nothing_and_names_what_failed(copy_run, monkeypatch):
     import armsledger.pipeline as pipeline
 
@@ -230,6 +293,7 @@ def test_failed_validation_publishes_nothing_and_names_what_failed(copy_run, mon
     assert not [p for p in (processed / "releases").iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.slow
 def test_bad_files_are_listed_as_rejected_and_the_good_documents_publish(copy_run, seed_release):
     raw, processed = copy_run(with_releases=False)
     (raw / "empty.txt").write_bytes(b"")
@@ -249,6 +313,7 @@ def test_bad_files_are_listed_as_rejected_and_the_good_documents_publish(copy_ru
     assert parquet_bytes(Path(summary.release_path)) == parquet_bytes(seed_release.release)
 
 
+@pytest.mark.slow
 def test_rebuild_without_cache_or_prefect_gives_byte_identical_tables(seed_release, tmp_path):
     """A fresh processed/ rebuilt by the plain pipeline (spaCy again, no cache) gives the same bytes."""
     from armsledger.config import load_settings
@@ -264,3 +329,33 @@ def test_rebuild_without_cache_or_prefect_gives_byte_identical_tables(seed_relea
             seed_release.release / f"{name}.csv"
         ).read_bytes()
 
+
+
+# Prefect 3.8 deprecates Runner.execute_flow_run in favour of private classes; the pin keeps it.
+@pytest.mark.filterwarnings("ignore:Runner.execute_flow_run has been deprecated")
+@pytest.mark.slow
+def test_the_served_deployment_runs_in_its_own_process(copy_run, seed_release):
+    """What `armsledger serve` does for each scheduled run: a flow run of the deployment, executed by a
+    Prefect runner in a fresh `python -m prefect.engine` process that loads flows.pipeline:build_release."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.runner import Runner
+
+    from flows.pipeline import deployment
+
+    raw, processed = copy_run()
+    runner = Runner(name="test-runner")  # what prefect.serve builds, without its polling loop
+    deployment_id = runner.add_deployment(
+        deployment("0 6 * * *", "Europe/Berlin", raw=raw, processed=processed, name="test-served")
+    )
+    flow_run = run_deployment(deployment_id, timeout=0)  # scheduled now; nothing polls the server
+    asyncio.run(runner.execute_flow_run(flow_run.id))
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run.id).state
+        schedules = client.read_deployment(deployment_id).schedules
+    assert state.is_completed(), state.message
+    assert [(s.schedule.cron, s.schedule.timezone) for s in schedules] == [("0 6 * * *", "Europe/Berlin")]
+    assert json.loads((processed / "releases" / "latest.json").read_text())["version"] == seed_release.version

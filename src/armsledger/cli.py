@@ -11,11 +11,10 @@ armsledger.runtime has set its environment defaults.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -210,8 +209,8 @@ def serve(
 
     Scheduled runs are created by a real Prefect server: start one with
     `prefect server start` and export PREFECT_API_URL (for a local server,
-    http://127.0.0.1:4200/api) before `armsledger serve`. Without
-    PREFECT_API_URL this command refuses to start. It blocks until stopped;
+    http://127.0.0.1:4200/api) before `armsledger serve`. Without an API URL
+    (from the environment or the Prefect profile) this command refuses to start. It blocks until stopped;
     stopping it pauses the schedule. Trigger a run by hand with
     `prefect deployment run build-release/daily`.
 
@@ -224,19 +223,20 @@ def serve(
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         _fail(f"unknown time zone {timezone!r} (use an IANA name such as UTC or Europe/Berlin)", EXIT_USAGE)
     settings = _settings(raw, processed)
-    if not os.environ.get("PREFECT_API_URL"):
-        _fail(
-            "scheduled runs need a Prefect server: run `prefect server start` in another shell, then "
-            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `armsledger serve` again",
-            EXIT_USAGE,
-        )
     _prepare_prefect(settings.processed_dir)
     from prefect.schedules import Cron
+    from prefect.settings import get_current_settings
 
     try:
         Cron(cron, timezone=timezone)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
+    if not get_current_settings().api.url:  # PREFECT_API_URL, from the environment or a Prefect profile
+        _fail(
+            "scheduled runs need a Prefect server: run `prefect server start` in another shell, then "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `armsledger serve` again",
+            EXIT_USAGE,
+        )
     from flows.pipeline import serve as serve_flow
 
     try:
@@ -433,9 +433,5 @@ def _default_processed() -> Path | None:
         return None
 
 
-def main() -> None:  # pragma: no cover - console entry point alternative
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    app()

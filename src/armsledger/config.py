@@ -58,13 +58,16 @@ class Settings:
 
 def load_settings(raw: Path | None = None, processed: Path | None = None) -> Settings:
     """Settings from the environment, with explicit paths taking precedence."""
-    root = None
-    if raw is None or processed is None or not os.environ.get("ARMSLEDGER_EXPECTATIONS"):
-        root = _project_root()
-    settings = Settings(
-        raw_dir=Path(os.environ.get("ARMSLEDGER_RAW") or root / "raw").resolve(),
-        processed_dir=Path(os.environ.get("ARMSLEDGER_PROCESSED") or root / "processed").resolve(),
-        expectations_dir=Path(os.environ.get("ARMSLEDGER_EXPECTATIONS") or root / "expectations").resolve(),
+    def path(explicit: Path | None, variable: str, folder: str) -> Path:
+        if explicit is not None:
+            return Path(explicit).resolve()
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).resolve()
+        return (_project_root() / folder).resolve()
+
+    return Settings(
+        raw_dir=path(raw, "ARMSLEDGER_RAW", "raw"),
+        processed_dir=path(processed, "ARMSLEDGER_PROCESSED", "processed"),
+        expectations_dir=path(None, "ARMSLEDGER_EXPECTATIONS", "expectations"),
         spacy_model=os.environ.get("ARMSLEDGER_SPACY_MODEL", Settings.spacy_model),
     )
-    return settings.with_paths(raw, processed)
