@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -51,8 +51,8 @@ def build_tables(documents: list[Document], extractions: list[DocumentExtraction
     tables = {
         "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
         "mentions": mentions,
-        "events": _events_frame(events, event_id_of, actor_ids),
-        "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, local_event, actor_ids),
+        "events": _events_frame(events, event_id_of),
+        "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)),
         "citations": citations,
     }
     tables["actors"] = _actors_frame(by_doc.values(), actor_ids, mentions, tables)
@@ -112,8 +112,9 @@ def _merge_events(extractions, actor_ids) -> list[_Fact]:
     """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
     facts: list[_Fact] = []
     for e in extractions:
-        for index, record in enumerate(e.events):
-            record.actors = [actor_ids[a] for a in record.actors]
+        for index, original in enumerate(e.events):
+            # a copy: the extraction may be a cached result that is normalised again
+            record = replace(original, actors=[actor_ids[a] for a in original.actors], evidence=list(original.evidence))
             target = next((f for f in facts if _same_event(f.record, record)), None)
             if target is None:
                 target = _Fact(record)
@@ -144,8 +145,8 @@ def _join_event(target: EventRecord, other: EventRecord) -> None:
 def _merge_transfers(extractions, actor_ids) -> list[_Fact]:
     facts: dict[tuple, _Fact] = {}
     for e in extractions:
-        for index, record in enumerate(e.transfers):
-            record.supplier, record.recipient = actor_ids[record.supplier], actor_ids[record.recipient]
+        for index, original in enumerate(e.transfers):
+            record = replace(original, supplier=actor_ids[original.supplier], recipient=actor_ids[original.recipient], evidence=list(original.evidence))
             key = (record.supplier, record.recipient, record.category)
             fact = facts.get(key)
             if fact is None:
@@ -179,11 +180,7 @@ def _assign_ids(facts: list[_Fact], key) -> dict[int, str]:
     return out
 
 
-def _status_vote(fact: _Fact) -> str:
-    return fact.record.status
-
-
-def _events_frame(facts, id_of, actor_ids) -> pd.DataFrame:
+def _events_frame(facts, id_of) -> pd.DataFrame:
     rows = []
     for f in facts:
         r: EventRecord = f.record
@@ -199,16 +196,29 @@ def _events_frame(facts, id_of, actor_ids) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["event_id", "event_type", "plover_type", "initiator_id", "actor_ids", "date_start", "date_end", "date_precision", "date_text", "place", "place_country", "latitude", "longitude", "status", "summary", "confidence", "n_documents"])
 
 
-def _transfers_frame(facts, id_of, local_transfer, local_event, actor_ids) -> pd.DataFrame:
+DEAL_EVENT_TYPES = ("agreement", "negotiation", "meeting")
+
+
+def _deal_events(events: list[_Fact], id_of) -> dict[tuple[str, int], str]:
+    """(doc_id, sentence start) to the deal reported in that sentence: an agreement before talks before a meeting."""
+    out: dict[tuple[str, int], str] = {}
+    for event_type in DEAL_EVENT_TYPES:
+        for fact in sorted((f for f in events if f.record.event_type == event_type), key=lambda f: id_of[id(f)]):
+            for doc_id, evidence in fact.sources:
+                out.setdefault((doc_id, evidence.char_start), id_of[id(fact)])
+    return out
+
+
+def _transfers_frame(facts, id_of, local_transfer, deal_events) -> pd.DataFrame:
     rows = []
     for f in facts:
         r: TransferRecord = f.record
         docs = {d for d, _ in f.sources}
         exchange = None
-        event_id = None
         for doc_id, index in f.local:
             if exchange is None and r.exchange_for is not None:
                 exchange = local_transfer.get((doc_id, r.exchange_for))
+        event_id = next((deal_events[(d, ev.char_start)] for d, ev in f.sources if (d, ev.char_start) in deal_events), None)
         rows.append({
             "transfer_id": id_of[id(f)], "supplier_id": r.supplier, "recipient_id": r.recipient, "category": r.category,
             "item": r.item, "quantity_text": r.quantity_text, "quantity_low": r.quantity_low, "quantity_high": r.quantity_high,
