@@ -1,0 +1,86 @@
+"""Facts merged across documents, content-derived ids, and the documented confidence."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from armsledger import schema
+from armsledger.config import load_settings
+from armsledger.extract import Extractor, load_extractor
+from armsledger.ingest import Document, document_id
+from armsledger.normalise import EVENT_BASE, TRANSFER_BASE, build_tables, confidence
+
+SUMMIT_A = "Kim Jong Un met Vladimir Putin at the Vostochny Cosmodrome in September 2023."
+SUMMIT_B = "In September 2023, Putin hosted Kim Jong Un at the Vostochny Cosmodrome, officials said."
+SHELLS = "North Korea shipped artillery shells to Russia in October 2023, according to US officials."
+
+
+def make_document(text: str, name: str, published: dt.date | None = None) -> Document:
+    return Document(
+        doc_id=document_id(text), path=f"{name}.txt", sha256=hashlib.sha256(text.encode()).hexdigest(), text=text,
+        title=None, publisher=None, author=None, url=None, license=None, language=None,
+        published=published, published_precision="day" if published else None,
+        n_chars=len(text), n_words=len(text.split()),
+    )
+
+
+@pytest.fixture(scope="module")
+def extractor() -> Extractor:
+    return load_extractor(load_settings().spacy_model)
+
+
+def tables_for(extractor: Extractor, documents: list[Document]):
+    extractions = [extractor.extract(d.doc_id, d.text, d.published, d.published_precision) for d in documents]
+    return build_tables(documents, extractions)
+
+
+def test_same_summit_in_two_documents_is_one_event(extractor):
+    tables = tables_for(extractor, [make_document(SUMMIT_A, "a"), make_document(SUMMIT_B, "b")])
+    meetings = tables["events"][tables["events"]["event_type"] == "meeting"]
+    assert len(meetings) == 1
+    assert meetings["n_documents"].iloc[0] == 2
+    cited_in = tables["citations"][tables["citations"]["target_id"] == meetings["event_id"].iloc[0]]["doc_id"]
+    assert cited_in.nunique() == 2
+
+
+def test_ids_do_not_depend_on_order_or_unrelated_documents(extractor):
+    a, b, c = make_document(SUMMIT_A, "a"), make_document(SUMMIT_B, "b"), make_document(SHELLS, "c")
+    first = tables_for(extractor, [a, c])
+    second = tables_for(extractor, [c, b, a])
+    shells_first = set(first["transfers"]["transfer_id"])
+    assert shells_first and shells_first <= set(second["transfers"]["transfer_id"])
+    assert set(first["mentions"]["mention_id"]) <= set(second["mentions"]["mention_id"])
+
+
+def test_normalising_twice_gives_the_same_tables(extractor):
+    documents = [make_document(SUMMIT_A, "a"), make_document(SHELLS, "c")]
+    extractions = [extractor.extract(d.doc_id, d.text) for d in documents]
+    first, second = build_tables(documents, extractions), build_tables(documents, extractions)
+    for name in schema.TABLES:
+        assert first[name].equals(second[name]), name
+
+
+def test_every_fact_has_evidence_and_tables_fit_the_contract(extractor):
+    tables = tables_for(extractor, [make_document(SUMMIT_A, "a"), make_document(SHELLS, "c")])
+    evidence = tables["citations"][tables["citations"]["kind"] == "evidence"]
+    assert set(tables["events"]["event_id"]) <= set(evidence["target_id"])
+    assert set(tables["transfers"]["transfer_id"]) <= set(evidence["target_id"])
+    for name in schema.TABLES:
+        schema.to_arrow(name, tables[name])  # raises on a column or type outside the contract
+
+
+def test_confidence_rises_with_sources_and_falls_with_hedges():
+    one = confidence(TRANSFER_BASE["reported"], 1, False, False)
+    assert confidence(TRANSFER_BASE["reported"], 3, False, False) > one
+    assert confidence(TRANSFER_BASE["reported"], 1, True, False) < one
+    assert confidence(TRANSFER_BASE["reported"], 1, False, True) < one
+    assert confidence(EVENT_BASE["occurred"], 1, False, False) > confidence(EVENT_BASE["speculated"], 1, False, False)
+
+
+def test_codebook_states_the_confidence_bases_in_use():
+    for table_name, bases in (("events", EVENT_BASE), ("transfers", TRANSFER_BASE)):
+        description = schema.table(table_name).field("confidence").description
+        for status, base in bases.items():
+            assert f"{status} {base}" in description, (table_name, status)
