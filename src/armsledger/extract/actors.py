@@ -18,6 +18,7 @@ QUANTIFIERS = {"the", "a", "an", "some", "many", "several", "most", "few", "othe
 PERSON_COLLECTIVES = {"leader", "man", "men", "tyrant", "dictator", "president", "head", "strongman", "autocrat", "ally"}
 STATE_COLLECTIVES = {"country", "nation", "state", "side", "government", "capital", "power", "regime", "neighbour", "neighbor", "partner"}
 SUBJECT_DEPS = {"nsubj", "nsubjpass"}
+NAME_LINKS = {"of", "for", "on", "and", "the", "de"}  # small words inside a body's name: "Institute for Strategic Analysis"
 
 
 @dataclass
@@ -73,12 +74,8 @@ class DocumentActors:
         while words and words[0].lower_ in QUANTIFIERS:
             words = words[1:]
         name = " ".join(t.text if (t.text.isupper() or t.pos_ == "PROPN" or (t.text[:1].isupper() and t.ent_type_ in {"NORP", "GPE"})) else t.lower_ for t in words)
-        country = None
-        for t in words:
-            state = self.resources.state_by_demonym.get(t.text) or self.resources.actor_by_alias.get(t.text)
-            if state is not None and state.type == "state":
-                country = state.country
         span = phrase.doc[words[0].i : words[-1].i + 1]
+        country = _country_named_in(span, self.resources)
         return self.add(span, ActorInfo(name=name, type="group", country=country))
 
     def collective(self, token: Token) -> list[str]:
@@ -105,7 +102,8 @@ def _info(known: KnownActor) -> ActorInfo:
 def find_actors(doc: Doc, resources: Resources) -> DocumentActors:
     """Named actors, leaders described by their country, and pronouns resolved to people."""
     actors = DocumentActors(resources)
-    titles = {t.lower() for t in resources.lexicon["titles"]}
+    # every word of a title: "Lieutenant General", "Deputy Defence Minister"
+    titles = {w for t in resources.lexicon["titles"] for w in t.lower().split()}
     full_names = _full_person_names(doc, titles)
     for ent in doc.ents:
         if ent.ent_id_.startswith(PLACE_ID_PREFIX):
@@ -122,6 +120,7 @@ def find_actors(doc: Doc, resources: Resources) -> DocumentActors:
             _add_organization(actors, ent, resources, full_names)
     _add_described_leaders(actors, doc, resources)
     _add_administrations(actors, doc)
+    _add_named_bodies(actors, doc, resources)
     _add_states_inside_names(actors, doc, resources)
     _absorb(actors, resources)
     actors.mentions.sort(key=lambda m: (m.char_start, m.char_end))
@@ -142,13 +141,15 @@ def _name_tokens(ent: Span, titles: set[str]) -> tuple[Span, str | None]:
         role_tokens.append(doc[start])
         start += 1
     # titles directly before the widened name also give the role
-    i = start - 1
-    while i >= 0 and not role_tokens and doc[i].lower_ in titles:
-        role_tokens.insert(0, doc[i])
-        i -= 1
+    if not role_tokens:
+        i = start - 1
+        while i >= 0 and doc[i].lower_ in titles and doc[i].sent == ent.sent:
+            role_tokens.insert(0, doc[i])
+            i -= 1
     while end > start and doc[end - 1].text in {"'s", "’s", "'", "’"}:
         end -= 1
-    role = " ".join(t.text for t in role_tokens if t.lower_ not in {"the", "a"}) or None
+    words = [t for t in role_tokens if t.lower_ not in {"the", "a"}]
+    role = doc[words[0].i : words[-1].i + 1].text if words else None
     return doc[start:end], role
 
 
@@ -201,7 +202,9 @@ def _add_person(actors, ent, resources, titles, full_names) -> None:
         info = _info(known) if known else ActorInfo(full, "person")
         actors.add(name, info, role)
         return
-    info = ActorInfo(name.text, "person", country=_country_near(name, resources))
+    appos = _apposition(name)
+    country = _country_near(name, resources) or (_country_named_in(appos, resources) if appos is not None else None)
+    info = ActorInfo(name.text, "person", country=country)
     actors.add(name, info, role or _apposition_role(name))
 
 
@@ -241,7 +244,8 @@ def _add_organization(actors, ent, resources, full_names) -> None:
         actors.add(span, _info(known) if known else ActorInfo(full, "person"))
         return
     heads = resources.words("organization_heads")
-    if len(span) >= 2 and span[-1].lower_ in heads and all(t.is_alpha or t.text in {"'", "’", "-", "&", "."} for t in span):
+    named_body = all(t.text[:1].isupper() or t.lower_ in NAME_LINKS for t in span) and span[0].text[:1].isupper()
+    if len(span) >= 2 and (span[-1].lower_ in heads or (named_body and any(t.lower_ in heads for t in span))) and all(t.is_alpha or t.text in {"'", "’", "-", "&", "."} for t in span):
         actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources)))
 
 
@@ -302,6 +306,34 @@ def _add_administrations(actors, doc) -> None:
             actors.add(span, ActorInfo(f"{person.name.split()[-1]} administration", "organization", country=person.country))
 
 
+def _add_named_bodies(actors: DocumentActors, doc: Doc, resources: Resources) -> None:
+    """"the Conflict Armament Research group": capitalised names before a body's lower-case head noun."""
+    heads = resources.words("organization_heads")
+    for token in doc:
+        if token.lower_ not in heads or not token.is_lower or token.i in actors.token_actor or token.pos_ != "NOUN":
+            continue
+        start = token.i
+        while start > token.sent.start and doc[start - 1].pos_ == "PROPN" and doc[start - 1].text[:1].isupper() and doc[start - 1].is_alpha and doc[start - 1].i not in actors.token_actor and doc[start - 1].ent_type_ not in {"GPE", "PERSON", "NORP", "DATE"}:
+            start -= 1
+        if token.i - start < 2:
+            continue
+        span = doc[start : token.i + 1]
+        actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources)))
+
+
+def _country_named_in(span: Span, resources: Resources) -> str | None:
+    """The state a phrase names by demonym or name, one or two words long ("South Korean officials")."""
+    country = None
+    tokens = list(span)
+    for i, token in enumerate(tokens):
+        for text in ([f"{token.text} {tokens[i + 1].text}"] if i + 1 < len(tokens) else []) + [token.text]:
+            state = resources.state_by_demonym.get(text) or resources.actor_by_alias.get(text)
+            if state is not None and state.type == "state":
+                country = state.country
+                break
+    return country
+
+
 def _country_near(span: Span, resources: Resources) -> str | None:
     """The country a new name belongs to, where its own phrase says (a demonym or a state)."""
     doc = span.doc
@@ -318,14 +350,28 @@ def _country_near(span: Span, resources: Resources) -> str | None:
     return None
 
 
+def _apposition(name: Span) -> Span | None:
+    """The noun phrase set off by commas after a name ("Ko, North Korea's minister of X,"), if any."""
+    for child in name.root.children:
+        if child.dep_ == "appos" and child.pos_ == "NOUN" and child.i > name.end - 1:
+            words = [t for t in child.subtree if not t.is_punct]
+            if not words or len(words) > 12:
+                return None
+            after = name.doc[words[-1].i + 1] if words[-1].i + 1 < len(name.doc) else None
+            if after is not None and not (after.is_punct or after.is_sent_end):
+                return None  # "X, rail traffic has tripled": a clause, not an apposition
+            start = words[0].i + (1 if words[0].lower_ in {"the", "a", "an"} else 0)
+            return name.doc[start : words[-1].i + 1]
+    return None
+
+
 def _apposition_role(name: Span) -> str | None:
     """"Jo Chun Ryong, the director of ...": the role an apposition gives."""
     root = name.root
     for child in root.children:
         if child.dep_ == "appos" and child.pos_ == "NOUN":
-            words = [t for t in child.subtree if not t.is_punct]
-            if words and len(words) <= 12:
-                return " ".join(t.text for t in words if t.lower_ not in {"the", "a", "an"})
+            appos = _apposition(name)
+            return appos.text if appos is not None and len(appos) else None
     if root.dep_ == "appos" and root.head.pos_ == "NOUN":
         words = [t for t in root.head.subtree if t.i < name.start and not t.is_punct]
         if words and len(words) <= 12:
@@ -337,6 +383,11 @@ def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
     """he/his/she/her to the person last named (subject pronouns prefer the last subject); its to a state or body named earlier in the sentence."""
     last_person = last_subject = None
     last_thing_in_sentence: dict[int, str] = {}
+    thing_subject_of_sentence: dict[int, str] = {}  # a state or body named as a sentence's subject
+    previous_sentence: dict[int, int] = {}
+    sentences = list(doc.sents)
+    for before, after in zip(sentences, sentences[1:]):
+        previous_sentence[after.start] = before.start
     for token in doc:
         key = actors.token_actor.get(token.i)
         if key is not None:
@@ -347,6 +398,8 @@ def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
                     last_subject = key
             elif kind in {"state", "organization"}:
                 last_thing_in_sentence[token.sent.start] = key
+                if token.dep_ in SUBJECT_DEPS or (token.head.dep_ in SUBJECT_DEPS and token.dep_ == "compound"):
+                    thing_subject_of_sentence.setdefault(token.sent.start, key)
             continue
         lower = token.lower_
         if lower in PERSON_PRONOUNS:
@@ -360,6 +413,11 @@ def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
                     last_subject = referent
         elif lower in THING_PRONOUNS and token.sent.start in last_thing_in_sentence:
             actors.pronoun_actor[token.i] = last_thing_in_sentence[token.sent.start]
+        elif lower == "it" and token.dep_ in SUBJECT_DEPS and token.i == token.sent.start:
+            # "Russia has ... . It has sold ...": a sentence opening on "it" continues the last one's named subject
+            referent = thing_subject_of_sentence.get(previous_sentence.get(token.sent.start, -1))
+            if referent:
+                actors.pronoun_actor[token.i] = referent
 
 
 def _add_states_inside_names(actors: DocumentActors, doc: Doc, resources: Resources) -> None:

@@ -119,6 +119,11 @@ class CitationFinder:
         for token in sent:
             if token.idx < char:
                 continue
+            if token.lower_ in self.groups and token.i + 1 < len(token.doc):
+                # "the researcher Hannah Lindqvist": the named person, not the group noun before the name
+                named = actors.actor_of(token.doc[token.i + 1])
+                if named and actors.info[named].type in {"person", "organization"}:
+                    continue
             if actors.actor_of(token) and actors.info[actors.actor_of(token)].type != "state" or token.lower_ in self.groups:
                 return self._source_at(token if not token.dep_ == "compound" else token.head, actors)
             if actors.actor_of(token):
@@ -134,7 +139,10 @@ class CitationFinder:
 
 
 def _takes_clause(token: Token) -> bool:
-    return any(c.dep_ in {"ccomp", "parataxis"} for c in token.children)
+    """"said that ...", and "accused Pyongyang of supplying ...": a claim the verb reports."""
+    if any(c.dep_ in {"ccomp", "parataxis"} for c in token.children):
+        return True
+    return any(c.dep_ == "prep" and c.lower_ == "of" and any(g.dep_ == "pcomp" for g in c.children) for c in token.children)
 
 
 def _subject_token(verb: Token) -> Token | None:

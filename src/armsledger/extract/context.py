@@ -62,7 +62,9 @@ class DocumentContext:
 
     def place_for(self, trigger: Token) -> PlaceValue | None:
         """The place the trigger's own phrase names (in/at/to ...), else the first in its sentence."""
-        candidates = [t for t in trigger.subtree] + [t for t in trigger.head.subtree if t.dep_ == "pobj" and t.head.dep_ == "prep" and t.head.head == trigger.head]
+        # the trigger's own "in/at/near" phrase first: "met officials in Vladivostok"
+        located = [o for o in trigger.children if o.dep_ == "prep" and o.lower_ in {"in", "at", "near", "outside"} for o in o.children if o.dep_ == "pobj"]
+        candidates = located + [t for t in trigger.subtree] + [t for t in trigger.head.subtree if t.dep_ == "pobj" and t.head.dep_ == "prep" and t.head.head == trigger.head]
         for token in candidates:
             place = self._place_at(token)
             if place is not None:

@@ -20,7 +20,7 @@ MONTHS["sept"] = 9
 WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
 MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 WEEKDAY_RE = "|".join(WEEKDAYS)
-PART_RE = r"(?:(?P<part>early|mid|late|the (?:end|beginning|start|middle) of|the first half of|the second half of)[- ]?)?"
+PART_RE = r"(?:(?P<part>earlier|later|early|mid|late|the (?:end|beginning|start|middle) of|the first half of|the second half of)[- ]?)?"
 LEADING = re.compile(r"^(?:in|on|by|since|during|from|until|of|at|as of|as early as|around|about)\s+", re.I)
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "a": 1, "an": 1}
 NO_DATE = DateValue(None, None, None, None)

@@ -76,6 +76,8 @@ def _event_type(token: Token, triggers, actors: DocumentActors, resources: Resou
             return None
         if token.dep_ == "compound" and event_type not in {"armed_conflict"}:
             return None
+        if token.dep_ == "dobj" and token.head.pos_ == "VERB" and triggers["VERB"].get(token.head.lemma_.lower()) == event_type:
+            return None  # "signed the treaty with Kim": one event, read from its verb
         return event_type
     return None
 
@@ -144,6 +146,9 @@ def _participants(trigger: Token, event_type: str, actors: DocumentActors) -> li
         if event_type != "travel":
             for obj in syntax.direct_objects(trigger):
                 found += syntax.actors_of(obj, actors)
+                # "signed a treaty with Kim", "held talks with Lavrov": the object's own partners
+                for partner in syntax.prep_objects(obj, {"with", "between"}):
+                    found += syntax.actors_of(partner, actors)
         for obj in syntax.prep_objects(trigger, {"with", "between", "against"}):
             found += syntax.actors_of(obj, actors)
     else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from armsledger.extract.resources import Resources
 
@@ -18,6 +19,9 @@ def load_pipeline(model: str, resources: Resources) -> Language:
     label and identity ("Vladivostok" is a place, "Panda" is a person).
     """
     nlp = spacy.load(model)
+    _split_reference_markers(nlp)
+    # "Im" is a Korean surname ("Im Chon Il"), not a misspelt "I'm"
+    nlp.tokenizer.rules = {k: v for k, v in nlp.tokenizer.rules.items() if k != "Im"}
     ruler = nlp.add_pipe("entity_ruler", before="ner", config={"overwrite_ents": True})
     patterns = []
     for actor in resources.actors:
@@ -31,12 +35,54 @@ def load_pipeline(model: str, resources: Resources) -> Language:
             label = "FAC" if place.kind == "facility" else "LOC"
             patterns.append({"label": label, "pattern": form, "id": PLACE_ID_PREFIX + place.name})
     ruler.add_patterns(sorted(patterns, key=lambda p: (p["id"], p["pattern"])))
+    nlp.add_pipe("armsledger_name_continuations", after="entity_ruler", config={"continuations": _continuations(resources)})
     return nlp
 
 
+def _continuations(resources: Resources) -> dict[str, list[str]]:
+    """Word -> the words that continue it into a longer name ("North" -> "Korea", "Korean")."""
+    table: dict[str, set[str]] = {}
+    for actor in resources.actors:
+        for form in (actor.name, *actor.aliases, *actor.demonyms):
+            words = form.split()
+            for a, b in zip(words, words[1:]):
+                table.setdefault(a, set()).add(b)
+    return {k: sorted(v) for k, v in sorted(table.items())}
+
+
+@Language.factory("armsledger_name_continuations", default_config={"continuations": {}})
+def _make_continuation_filter(nlp: Language, name: str, continuations: dict[str, list[str]]):
+    """Drops a gazetteer match that is only the start of a longer name: "the North" in "the North Korean leader"."""
+    following = {k: set(v) for k, v in continuations.items()}
+
+    def drop_cut_names(doc: Doc) -> Doc:
+        kept = []
+        for ent in doc.ents:
+            nxt = doc[ent.end] if ent.end < len(doc) else None
+            if ent.ent_id_.startswith(ACTOR_ID_PREFIX) and nxt is not None and not ent[-1].whitespace_ == "" and nxt.text in following.get(ent[-1].text, ()):
+                continue
+            kept.append(ent)
+        if len(kept) != len(doc.ents):
+            doc.ents = kept
+        return doc
+
+    return drop_cut_names
+
+
+def _split_reference_markers(nlp: Language) -> None:
+    """"2024.[4][5]": a reference marker glued to the word or full stop before it is its own tokens."""
+    from spacy.util import compile_infix_regex
+
+    infixes = list(nlp.Defaults.infixes) + [r"\.(?=\[)", r"[\[\]]"]
+    nlp.tokenizer.infix_finditer = compile_infix_regex(infixes).finditer
+
+
 def _variants(forms) -> set[str]:
+    """Curly apostrophes, and a sentence-initial capital for names that begin with "the"."""
     out = set()
     for form in forms:
         if "'" in form:
             out.add(form.replace("'", "’"))
+        if form.startswith("the "):
+            out.add("The " + form[4:])
     return out

@@ -58,7 +58,24 @@ def _vague(words: str) -> tuple[int, int | None]:
 
 
 def find_quantity(text: str) -> Quantity | None:
-    """The first amount in a phrase, with its bounds; None when the phrase states none."""
+    """The first amount in a phrase, with its bounds; None when the phrase states none.
+
+    Alternatives ("either two million rounds or 300,000 rockets") give the whole
+    phrase, from the smallest to the largest amount named.
+    """
+    either = re.match(r"\s*(?:either)\b", text, re.I)
+    if either:
+        amounts = _amounts(text)
+        if len(amounts) >= 2:
+            lows = [q.low if q.low is not None else q.high for q in amounts]
+            highs = [q.high if q.high is not None else q.low for q in amounts]
+            return Quantity(text.strip(), min(lows), max(highs), either.end() - len(either.group(0).lstrip()), len(text))
+    amounts = _amounts(text)
+    return amounts[0] if amounts else None
+
+
+def _amounts(text: str) -> list[Quantity]:
+    found = []
     for m in AMOUNT.finditer(text):
         if m["vague"]:
             low, high = _vague(m["vague"])
@@ -79,5 +96,5 @@ def find_quantity(text: str) -> Quantity | None:
         elif cue in LOWER_CUES:
             high = None
         start = m.start()
-        return Quantity(text[start : m.end()].strip(), low, high, start, m.end())
-    return None
+        found.append(Quantity(text[start : m.end()].strip(), low, high, start, m.end()))
+    return found

@@ -7,6 +7,7 @@ from spacy.tokens import Token
 
 from armsledger.extract.resources import Resources
 
+SPECULATIVE_ADVERBS = {"possibly", "perhaps", "probably", "maybe", "conceivably", "potentially"}
 CUE_DEPS = {"aux", "auxpass", "neg", "advmod", "mark", "prt"}
 FINITE_TAGS = {"VBD", "VBZ", "VBP", "MD"}
 NOT_NEGATING = {"just", "only", "merely", "simply"}
@@ -35,6 +36,8 @@ def read_status(trigger: Token, resources: Resources) -> Reading:
         for cue in cues:
             cue = cue.lower()
             hit = cue in found or (" " in cue and f" {cue} " in window)
+            if hit and group == "expected" and found & SPECULATIVE_ADVERBS:
+                group = "speculated"  # "will possibly hand over": the adverb weakens the future
             if hit:
                 hedge = next((h for h in hedges if f" {h} " in window), None) or (cue if cue in hedges else None)
                 return Reading(group, hedge)

@@ -11,11 +11,20 @@ from armsledger.extract.context import DocumentContext
 from armsledger.extract.quantities import find_quantity
 from armsledger.extract.records import Evidence, TransferRecord
 from armsledger.extract.resources import Resources
-from armsledger.extract.status import read_status, transfer_status
+from armsledger.extract.status import Reading, read_status, transfer_status
 from armsledger.extract import syntax
 
 TECHNOLOGY = {"weapons_technology", "space_technology", "nuclear_technology"}
 EXCHANGE_NOUNS = {"return", "exchange", "payment", "reward"}
+# Verbs whose "for" phrase names the counter-item: "traded fuel for rockets", "paid $5m for the shells".
+EXCHANGE_VERBS = {"trade", "swap", "barter", "exchange", "pay", "sell", "buy", "purchase"}
+# A part of a whole moved: "some of that ammunition", "half of the shells".
+PARTITIVES = {"some", "part", "much", "most", "half", "share", "portion", "bulk", "fraction", "all", "many", "batch", "batches", "lot", "lots", "consignments", "quantities", "quantity"}
+RECEIVING_NOUNS = {"purchase", "import", "acquisition", "procurement", "receipt"}
+# "accused Pyongyang of supplying ...": the accused is the supplier of the act
+ACCUSING_VERBS = {"accuse", "suspect", "charge", "blame", "criticise", "criticize", "condemn", "sanction"}
+RAISING_VERBS = {"believe", "think", "say", "report", "allege", "know", "understand", "expect", "suspect", "rumour", "rumor", "claim", "estimate", "feared", "fear"}
+MAKE_VERBS = {"make", "produce", "manufacture", "build", "assemble"}
 
 
 @dataclass(frozen=True)
@@ -55,20 +64,47 @@ class TransferFinder:
         self.goods_roles = set(lex["trade_roles"]["goods"])
         self.payment_roles = set(lex["trade_roles"]["payment"])
         self.usual = {c: tuple(v) for c, v in lex["usual_flows"].items()}
+        self.programmes = {w.lower() for w in lex.get("assisted_programmes", ())}
 
     def find(self, doc: Doc, actors: DocumentActors, context: DocumentContext) -> list[TransferRecord]:
         mentions: list[_Mention] = []
+        previous: list[_Mention] = []
         for sent in doc.sents:
             if syntax.is_heading(sent):
                 continue
-            mentions.extend(self._sentence(sent, actors, context, len(mentions)))
-        self._fill_parties(mentions, actors)
+            found = self._sentence(sent, actors, context, len(mentions))
+            if found and previous and _answers_previous(sent) and context.paragraph(sent.start_char) == context.paragraph(previous[0].record.evidence[0].char_start):
+                # "X sold shells to Russia. In return, Moscow supplies fuel.": this sentence's transfer pays for the last one's
+                main = next((m for m in found if m.counter_of is None), None)
+                other = next((m for m in reversed(previous) if m.counter_of is None), None)
+                if main is not None and other is not None:
+                    main.counter_of = other.order
+            mentions.extend(found)
+            previous = found or previous
+        self._fill_parties(mentions, actors, doc)
         return _merge(mentions)
 
     # items -------------------------------------------------------------
     def _items(self, sent: Span) -> list[Item]:
         found: list[Item] = []
+        for ent in sent.ents:
+            # "$500 million", "2 billion roubles": an amount of money is itself the thing paid
+            if ent.label_ == "MONEY" and any(t.text in {"$", "€", "£"} or t.lower_ in {"dollar", "dollars", "rouble", "roubles", "ruble", "rubles", "yuan", "euros", "won"} for t in ent):
+                found.append(Item(ent.root, "money", ent.text, ent))
         for token in sent:
+            if token.ent_type_ == "MONEY":
+                continue
+            if token.lower_ in {"them", "these", "those"} and token.dep_ == "pobj" and token.head.lower_ == "of" and _is_amount(token.head.head):
+                # "it has millions of shells and is sending some of them": the part moved is of the thing named before
+                antecedent = next((i for i in reversed(found) if i.head.i < token.i and i.head.tag_ == "NNS"), None)
+                if antecedent is not None:
+                    found.append(Item(token, antecedent.category, antecedent.text, antecedent.phrase))
+                continue
+            if token.lemma_.lower() in self.programmes and token.dep_ == "pobj" and token.head.lower_ == "with" and token.head.head.lemma_.lower() in {"help", "assist", "aid"}:
+                # "helping North Korea with its nuclear programme": know-how for that field
+                phrase = _noun_phrase(token)
+                found.append(Item(token, self._technology_field(token, "weapons_technology"), phrase.text, phrase))
+                continue
             if token.pos_ not in {"NOUN", "PROPN"}:
                 continue
             best = None
@@ -107,6 +143,8 @@ class TransferFinder:
                 continue
             trigger, supplier, recipient, counter_head = found
             reading = read_status(trigger, self.resources)
+            if any(c.dep_ == "det" and c.lower_ == "no" for c in item.head.children):
+                reading = Reading("denied", reading.hedge)  # "no shells have been sent"
             record = self._record(item, trigger, supplier, recipient, reading, context, actors)
             mention = _Mention(record, None, offset + len(out))
             if counter_head is not None:
@@ -128,14 +166,35 @@ class TransferFinder:
         else:
             governor_dep = head
         # "in return for munitions": the counter-item of the clause's transfer
-        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "of" and _is_amount(governor_dep.head.head):
-            # "millions of artillery shells": the amount's place in the sentence is the item's
+        while governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "of" and _is_amount(governor_dep.head.head):
+            # "millions of artillery shells", "hundreds of tonnes of flour": the amount's place in the sentence is the item's
             governor_dep = governor_dep.head.head
         if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "for" and governor_dep.head.head.lemma_.lower() in EXCHANGE_NOUNS:
             exchange = governor_dep.head.head
             # the counter-item shares the status of the transfer it is traded against
             anchor = exchange.head.head if exchange.head.dep_ == "prep" else _clause_verb(exchange)
             return anchor, None, None, exchange
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "for":
+            owner = governor_dep.head.head
+            verb = owner if owner.pos_ == "VERB" else (owner.head if owner.dep_ in {"dobj", "nsubjpass"} else None)
+            if verb is not None and verb.lemma_.lower() in EXCHANGE_VERBS and (owner.pos_ == "VERB" or owner.dep_ == "dobj"):
+                # "traded fuel to Pyongyang for rockets", "paid $5m for the shells": what the deal is for
+                return verb, self._origin(governor_dep, actors), None, governor_dep.head
+        if governor_dep.dep_ == "pobj" and _after_up_to(governor_dep) and governor_dep.head.head.dep_ == "prt":
+            # "shipped up to 6,500 containers": the parser's "up" particle is the amount's bound
+            return self._verb_transfer(governor_dep.head.head.head, governor_dep, actors)
+        if governor_dep.dep_ == "nsubjpass" and governor_dep.head.lemma_.lower() in RAISING_VERBS:
+            # "Missiles are believed to have been supplied to Russia": the reported clause moves them
+            moved = next((c for c in governor_dep.head.children if c.dep_ == "xcomp" and c.pos_ == "VERB"), None)
+            if moved is not None:
+                found = self._verb_transfer(moved, governor_dep, actors)
+                if found is not None:
+                    return found
+        if governor_dep.dep_ == "pobj" and governor_dep.head.lower_ == "for" and governor_dep.head.head.lemma_.lower() in self.request_verbs:
+            # "ask Moscow for help": the one asked supplies, the asker receives
+            verb = governor_dep.head.head
+            asked = [a for o in syntax.direct_objects(verb) for a in syntax.actors_of(o, actors)]
+            return verb, asked, syntax.subject(verb, actors), None
         if governor_dep.dep_ in {"dobj", "nsubjpass"} or (governor_dep.dep_ == "conj" and governor_dep.head.dep_ == "dobj"):
             verb = governor_dep.head if governor_dep.dep_ != "conj" else governor_dep.head.head
             return self._verb_transfer(verb, governor_dep, actors)
@@ -161,7 +220,20 @@ class TransferFinder:
             return None
         phrasal = " ".join([lemma] + [c.lower_ for c in verb.children if c.dep_ == "prt"])
         if lemma in self.agent_verbs or phrasal in self.agent_verbs:
-            supplier = syntax.subject(verb, actors) if obj.dep_ != "nsubjpass" else syntax.agent(verb, actors)
+            passive_subject = next((c for c in verb.children if c.dep_ == "nsubjpass"), None)
+            if obj.dep_ == "dobj" and passive_subject is not None:
+                # "North Korea was given X by Russia": the passive subject receives, the agent supplies
+                supplier = syntax.agent(verb, actors) or self._origin_of_agent(verb, actors)
+                return verb, supplier, syntax.actors_of(passive_subject, actors), None
+            if obj.dep_ != "nsubjpass":
+                supplier = syntax.subject(verb, actors)
+                if verb.dep_ == "pcomp" and verb.head.lower_ == "of" and verb.head.head.lemma_.lower() in ACCUSING_VERBS:
+                    supplier = [a for o in syntax.direct_objects(verb.head.head) for a in syntax.actors_of(o, actors)] or supplier
+            else:
+                supplier = syntax.agent(verb, actors) or self._origin_of_agent(verb, actors)
+                for o in syntax.prep_objects(verb, {"from"}):
+                    supplier = supplier or syntax.actors_of(o, actors)
+                supplier = supplier or self._origin(obj, actors)
             if verb.dep_ == "xcomp" and verb.head.lemma_.lower() in self.request_verbs:
                 # "he may ask Moscow to hand over ...": the one asked supplies, the asker receives
                 asked = [a for o in syntax.direct_objects(verb.head) for a in syntax.actors_of(o, actors)]
@@ -170,21 +242,57 @@ class TransferFinder:
             for o in syntax.prep_objects(verb, {"to", "for"}) + syntax.prep_objects(obj, {"to"}):
                 recipients += syntax.actors_of(o, actors)
             for d in verb.children:
-                if d.dep_ == "dative" or (d.dep_ == "dobj" and d.i != obj.i and actors.actor_of(d)):
+                if d.dep_ == "dative" and d.pos_ == "ADP":
+                    # "sold missiles to North Korea" parsed with "to" as the dative
+                    recipients += [a for o in d.children if o.dep_ == "pobj" for a in syntax.actors_of(o, actors)]
+                elif d.dep_ == "dative" or (d.dep_ == "dobj" and d.i != obj.i and actors.actor_of(d)):
                     recipients += syntax.actors_of(d, actors)
             return verb, supplier, recipients, None
         if lemma in self.receiver_verbs:
             suppliers = []
             for o in syntax.prep_objects(verb, {"from"}) + syntax.prep_objects(obj, {"from"}):
                 suppliers += syntax.actors_of(o, actors)
-            return verb, suppliers, syntax.subject(verb, actors), None
+            return verb, suppliers or self._origin(obj, actors), syntax.subject(verb, actors), None
         return None
+
+    def _origin(self, item: Token, actors: DocumentActors) -> list[str]:
+        """The state an item comes from, as its own phrase says: "Russian coal", "rockets made in North Korea"."""
+        phrase = [item] + syntax.prep_objects(item, {"of"})
+        if item.dep_ == "pobj" and item.head.lower_ == "of":
+            phrase.append(item.head.head)
+        for token in phrase:
+            for child in token.children:
+                if child.dep_ in {"amod", "compound"} and child.i < token.i:
+                    known = _demonym(child, actors)
+                    if known is not None:
+                        return [actors.register(known)]
+                if child.dep_ == "acl" and child.lemma_.lower() in MAKE_VERBS:
+                    for o in syntax.prep_objects(child, {"in", "by"}):
+                        found = syntax.actors_of(o, actors)
+                        if found:
+                            return found
+        return []
+
+    def _origin_of_agent(self, verb: Token, actors: DocumentActors) -> list[str]:
+        """"delivered by Russian tankers": the state named by the agent's own modifiers."""
+        for child in verb.children:
+            if child.dep_ == "agent":
+                for obj in child.children:
+                    if obj.dep_ == "pobj":
+                        for mod in obj.children:
+                            if mod.dep_ in {"amod", "compound"}:
+                                known = _demonym(mod, actors)
+                                if known is not None:
+                                    return [actors.register(known)]
+        return []
 
     def _noun_transfer(self, noun: Token, item: Token, actors: DocumentActors):
         suppliers, recipients = [], []
+        receiving = noun.lemma_.lower() in RECEIVING_NOUNS
         for child in noun.children:
             if child.dep_ == "poss":
-                suppliers += syntax.actors_of(child, actors)
+                # "North Korea's shipments" supply; "Russia's purchase" receives
+                (recipients if receiving else suppliers).extend(syntax.actors_of(child, actors))
             if child.dep_ == "amod":
                 known = actors.resources.state_by_demonym.get(child.text)
                 if known:
@@ -193,7 +301,7 @@ class TransferFinder:
             suppliers += syntax.actors_of(o, actors)
         for o in syntax.prep_objects(noun, {"to", "for"}) + syntax.prep_objects(item, {"to"}):
             recipients += syntax.actors_of(o, actors)
-        return noun, suppliers, recipients, None
+        return noun, suppliers or self._origin(item, actors), recipients, None
 
     def _link_exchanges(self, sent: Span, mentions: list[_Mention]) -> None:
         """"the product was X and the payment was Y": two sides of one trade."""
@@ -223,7 +331,7 @@ class TransferFinder:
         return item.head.head.lower_ in self.stockpile or item.head.head.lemma_.lower() in self.possession
 
     # parties -----------------------------------------------------------
-    def _fill_parties(self, mentions: list[_Mention], actors: DocumentActors) -> None:
+    def _fill_parties(self, mentions: list[_Mention], actors: DocumentActors, doc: Doc) -> None:
         """Counter-items take the reversed parties of their trade; other gaps the latest like transfer's, else the usual direction."""
         by_order = {m.order: m for m in mentions}
         for m in mentions:
@@ -242,18 +350,20 @@ class TransferFinder:
             if earlier and (r.supplier in (None, earlier.supplier)) and (r.recipient in (None, earlier.recipient)):
                 r.supplier, r.recipient = earlier.supplier, earlier.recipient
                 continue
-            self._usual_direction(r, actors)
+            self._usual_direction(r, actors, doc)
         for m in mentions:
             if m.counter_of is not None and m.counter_of in by_order:
                 main = by_order[m.counter_of].record
                 if main.supplier is None or main.recipient is None:
                     main.supplier, main.recipient = m.record.recipient, m.record.supplier
 
-    def _usual_direction(self, record: TransferRecord, actors: DocumentActors) -> None:
+    def _usual_direction(self, record: TransferRecord, actors: DocumentActors, doc: Doc) -> None:
         flow = self.usual.get(record.category)
         if not flow:
             return
-        states_in_text = {actors.info[m.actor].country for m in actors.mentions if actors.info[m.actor].type == "state"}
+        # the states the text names, themselves or through their people and bodies ("a North Korean spokesman")
+        states_in_text = {actors.info[m.actor].country for m in actors.mentions}
+        states_in_text |= {actors.resources.state_by_demonym[e.text].country for e in doc.ents if e.label_ == "NORP" and e.text in actors.resources.state_by_demonym}
         if not set(flow) <= states_in_text:
             return
         supplier = actors.register(actors.resources.state_for_country(flow[0]))
@@ -282,8 +392,21 @@ def _has_counter(mention: _Mention, mentions: list[_Mention]) -> bool:
     return any(m.counter_of == mention.order for m in mentions)
 
 
+def _demonym(token: Token, actors: DocumentActors):
+    """The state a modifier names: a demonym ("Russian", "North Korean") or a state's name."""
+    resources = actors.resources
+    key = actors.actor_of(token)
+    if key and actors.info[key].type == "state":
+        return resources.actor_by_name.get(actors.info[key].name) or resources.state_for_country(actors.info[key].country)
+    if token.ent_type_ == "NORP":
+        ent = next((e for e in token.doc.ents if e.start <= token.i < e.end), None)
+        if ent is not None and ent.text in resources.state_by_demonym:
+            return resources.state_by_demonym[ent.text]
+    return resources.state_by_demonym.get(token.text)
+
+
 def _is_amount(token: Token) -> bool:
-    return token.pos_ == "NUM" or token.lower_ in {"tens", "hundreds", "thousands", "millions", "billions", "dozens", "lots", "batches", "tons", "tonnes", "crates", "containers", "barrels", "rounds"}
+    return token.pos_ == "NUM" or token.lower_ in PARTITIVES or token.lower_ in {"tens", "hundreds", "thousands", "millions", "billions", "dozens", "lots", "batches", "tons", "tonnes", "crates", "containers", "barrels", "rounds"}
 
 
 def _clause_verb(token: Token) -> Token:
@@ -307,13 +430,34 @@ def _noun_phrase(head: Token) -> Span:
     return doc[start:end]
 
 
+def _answers_previous(sent: Span) -> bool:
+    """A sentence with a bare "in return" / "in exchange" (no "for" object): the counterpart of the one before."""
+    for token in sent:
+        if token.lower_ in {"return", "exchange"} and token.dep_ == "pobj" and token.head.lower_ == "in":
+            return not any(c.dep_ == "prep" and c.lower_ == "for" for c in token.children)
+    return False
+
+
+def _after_up_to(token: Token) -> bool:
+    return token.head.lower_ == "to" and token.head.i > 0 and token.doc[token.head.i - 1].lower_ == "up"
+
+
 def _left_text(item: Item) -> str:
-    """The words before the item's head and its "of" complement, where amounts are stated."""
+    """The words before the item's head and its "of" complement, where amounts are stated.
+
+    "either 1.5 million shells or 200,000 rockets": alternatives run to the last one.
+    """
     doc = item.head.doc
     head = item.head
-    if head.dep_ == "pobj" and head.head.lower_ == "of" and _is_amount(head.head.head):
+    while head.dep_ == "pobj" and head.head.lower_ == "of" and _is_amount(head.head.head):
         head = head.head.head
-    return doc[head.left_edge.i : item.head.i + 1].text
+    start, end = head.left_edge.i, item.head.i + 1
+    if start >= 2 and doc[start - 2 : start].text.lower() == "up to":
+        start -= 2
+    either = next((c for c in item.head.children if c.dep_ == "preconj" and c.lower_ == "either"), None)
+    if either is not None and item.head.conjuncts:
+        start, end = min(start, either.i), max(c.i for c in item.head.conjuncts) + 1
+    return doc[start:end].text
 
 
 def _first_state(keys, actors: DocumentActors) -> str | None:
