@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test env clean
+.PHONY: run test env clean browser
 
 env: $(STAMP)
 
@@ -24,8 +24,12 @@ run: $(STAMP)
 	$(BIN)/armsledger run
 	@echo "Releases are in $(CURDIR)/processed/releases/ (latest.json names the newest)."
 
-test: $(STAMP)
+# The browser tests (tests/test_site.py) open the release pages in Debian's chromium; installed once.
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+browser:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 clean:
 	rm -rf $(VENV) .prefect .pytest_cache

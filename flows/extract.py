@@ -90,6 +90,13 @@ def extractor_fingerprint(settings: Settings) -> str:
 @task(name="extract-batch", cache_key_fn=batch_cache_key, persist_result=True)
 def extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> BatchExtraction:
     """Extractions of a batch of documents; each document parsed only if its key is not stored yet."""
+    # The body is a module-level function: a Dask worker receives this task's function pickled by value, and
+    # its globals must not include the module's locks (they cannot be pickled); `_extract_batch` travels
+    # by reference and runs with the worker's own locks and extractor.
+    return _extract_batch(documents, fingerprint, settings)
+
+
+def _extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> BatchExtraction:
     store = get_result_store()
     extractor = None
     extractions, read = [], 0
@@ -120,6 +127,23 @@ def _stored(store: Any, key: str) -> Any | None:
         return store.read(key).result
     except Exception:  # an unreadable record (a half-written file, an old format): parse again
         return None
+
+
+def task_runner(dask_address: str | None = None) -> Any:
+    """The task runner for a flow that maps extract_batch: DaskTaskRunner against `dask_address` (a scheduler
+    such as tcp://10.0.0.5:8786), or Prefect's default in-process thread pool when it is None.
+
+    Every task of the flow then runs on the Dask workers, in their own processes: they need armsledger
+    installed, the same raw/ and processed/ paths, the same PREFECT_API_URL (a real Prefect server, not a
+    temporary one) and the same PREFECT_LOCAL_STORAGE_PATH (the extraction cache lives there).
+    """
+    if not dask_address:
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner()
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=dask_address)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from pathlib import Path
 from prefect import flow
 
 from armsledger import pipeline
-from armsledger.config import load_settings
+from armsledger.config import dask_address, load_settings
 from armsledger.pipeline import RunSummary
-from flows.extract import extract_documents
+from armsledger.sources import FetchSummary
+from flows.extract import extract_documents, task_runner
+from flows.fetch import fetch_all_sources
 from flows.ingest import ingest_documents
 from flows.normalise import normalise_tables
 from flows.publish import publish_release
@@ -19,7 +21,13 @@ from flows.validate import quality_gate
 DEPLOYMENT_NAME = "daily"
 
 
-@flow(name="build-release", description="raw/ -> ingest -> extract -> normalise -> validate -> publish")
+# The task runner is read from ARMSLEDGER_DASK_ADDRESS when this module is imported, so a deployment's
+# flow-run process picks it up from its environment; `with_task_runner` chooses one for a single run.
+@flow(
+    name="build-release",
+    description="raw/ -> ingest -> extract -> normalise -> validate -> publish",
+    task_runner=task_runner(dask_address()),
+)
 def build_release(raw: Path | None = None, processed: Path | None = None) -> RunSummary:
     """Builds the tables from every document under `raw` and publishes them as a release under
     `processed/releases/` if they pass every expectation and differ from the latest release.
@@ -37,7 +45,11 @@ def build_release(raw: Path | None = None, processed: Path | None = None) -> Run
     )
 
 
-@flow(name="check-tables", description="raw/ -> ingest -> extract -> normalise -> validate; publishes nothing")
+@flow(
+    name="check-tables",
+    description="raw/ -> ingest -> extract -> normalise -> validate; publishes nothing",
+    task_runner=task_runner(dask_address()),
+)
 def check_tables(raw: Path | None = None, processed: Path | None = None) -> RunSummary:
     """The same stages as build_release up to the quality gate, without publishing.
 
@@ -53,23 +65,71 @@ def check_tables(raw: Path | None = None, processed: Path | None = None) -> RunS
     )
 
 
+@flow(name="fetch-sources", description="sources.yaml -> new snapshots under raw/ (nothing else)")
+def fetch_sources(
+    raw: Path | None = None, processed: Path | None = None, sources_file: Path | None = None
+) -> FetchSummary:
+    """Downloads what is new from every source of sources.yaml into raw/SOURCE/YYYY-MM-DD/.
+
+    Network errors are listed in the summary (and logged), not raised: an outlet
+    that is down must not stop the others, nor the release that follows.
+    """
+    settings = _with_sources(load_settings(raw, processed), sources_file)
+    return fetch_all_sources(settings)
+
+
+@flow(name="fetch-and-publish", description="fetch new texts from sources.yaml, then build-release")
+def fetch_and_publish(
+    raw: Path | None = None, processed: Path | None = None, sources_file: Path | None = None
+) -> RunSummary:
+    """fetch-sources, then build-release (as subflows) on the same raw/ and processed/."""
+    settings = _with_sources(load_settings(raw, processed), sources_file)
+    fetched = fetch_sources(settings.raw_dir, settings.processed_dir, settings.sources_file)
+    if fetched.errors:
+        from prefect.logging import get_run_logger
+
+        get_run_logger().warning("fetch: %d errors (the release is built from what arrived)", len(fetched.errors))
+    build = with_task_runner(build_release, settings.dask_address)
+    return build(raw=settings.raw_dir, processed=settings.processed_dir)
+
+
+def _with_sources(settings, sources_file: Path | None):
+    from dataclasses import replace
+
+    return settings if sources_file is None else replace(settings, sources_file=Path(sources_file).resolve())
+
+
+def with_task_runner(flow_object, address: str | None):
+    """`flow_object` with its extraction on Dask at `address`; unchanged when `address` is None."""
+    return flow_object if not address else flow_object.with_options(task_runner=task_runner(address))
+
+
+FLOWS = {"build-release": build_release, "fetch-and-publish": fetch_and_publish}
+
+
 def deployment(
     cron: str,
     timezone: str = "UTC",
     raw: Path | None = None,
     processed: Path | None = None,
     name: str = DEPLOYMENT_NAME,
+    flow_name: str = "build-release",
+    sources_file: Path | None = None,
 ):
-    """build_release as a deployment (a RunnerDeployment) on a cron schedule.
+    """build_release (or fetch_and_publish, by `flow_name`) as a deployment (a RunnerDeployment) on a cron schedule.
 
-    Its entrypoint is the module path `flows.pipeline:build_release`, so a
-    worker process finds it wherever it starts, as long as armsledger is installed.
+    Its entrypoint is the module path `flows.pipeline:build_release` (or
+    `:fetch_and_publish`), so a worker process finds it wherever it starts, as
+    long as armsledger is installed.
     """
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
-    parameters = {k: str(v) for k, v in (("raw", raw), ("processed", processed)) if v is not None}
-    return build_release.to_deployment(
+    given = [("raw", raw), ("processed", processed)]
+    if flow_name == "fetch-and-publish":
+        given.append(("sources_file", sources_file))
+    parameters = {k: str(v) for k, v in given if v is not None}
+    return FLOWS[flow_name].to_deployment(
         name=name,
         schedule=Cron(cron, timezone=timezone),
         parameters=parameters,
@@ -84,6 +144,8 @@ def serve(
     raw: Path | None = None,
     processed: Path | None = None,
     name: str = DEPLOYMENT_NAME,
+    flow_name: str = "build-release",
+    sources_file: Path | None = None,
 ) -> None:
     """Registers the deployment with the Prefect server and runs its flow runs when they are due.
 
@@ -93,4 +155,4 @@ def serve(
     """
     from prefect import serve as prefect_serve
 
-    prefect_serve(deployment(cron, timezone, raw, processed, name))
+    prefect_serve(deployment(cron, timezone, raw, processed, name, flow_name, sources_file))

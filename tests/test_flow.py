@@ -172,7 +172,7 @@ def test_release_holds_every_table_in_both_formats_with_contract_types(seed_rele
 def test_release_files(seed_release):
     names = {p.name for p in seed_release.release.iterdir()}
     expected = {f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")}
-    expected |= {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json"}
+    expected |= {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json", "index.html"}
     assert names == expected
     validation = json.loads((seed_release.release / "validation.json").read_text())
     assert validation["success"] is True and validation["n_failed"] == 0

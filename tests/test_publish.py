@@ -186,7 +186,7 @@ def test_first_release_has_every_file(first, releases_dir: Path) -> None:
     assert first.path == releases_dir / "2024.06.20"
     names = {p.name for p in first.path.iterdir()}
     tables = {f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")}
-    assert names == tables | {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json"}
+    assert names == tables | {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json", "index.html"}
     assert first.changes["actors"] == {"added": 5, "removed": 0, "changed": 0}
     assert "First release" in (first.path / "CHANGES.md").read_text()
     assert (first.path / "validation.json").read_text() == json.dumps(VALIDATION, indent=2, sort_keys=True) + "\n"

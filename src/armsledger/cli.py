@@ -61,6 +61,18 @@ PROCESSED_OPTION = typer.Option(
     file_okay=False, dir_okay=True, resolve_path=True,
 )
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON on stdout instead of tables.")
+DASK_OPTION = typer.Option(
+    None, "--dask-address",
+    help="Run the flow's tasks (the extraction batches above all) on this Dask scheduler (tcp://HOST:8786) "
+    "through DaskTaskRunner; the workers need the same paths and a real Prefect server (PREFECT_API_URL). "
+    "Default: ARMSLEDGER_DASK_ADDRESS, else in-process.",
+)
+
+
+def _with_dask(settings, address: str | None):
+    from dataclasses import replace
+
+    return settings if not address else replace(settings, dask_address=address.strip())
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -95,6 +107,7 @@ def run(
     raw: Optional[Path] = RAW_OPTION,
     processed: Optional[Path] = PROCESSED_OPTION,
     as_json: bool = JSON_OPTION,
+    dask_address: Optional[str] = DASK_OPTION,
 ) -> None:
     """Run the whole pipeline once: ingest raw/, extract, normalise, validate, publish.
 
@@ -106,7 +119,7 @@ def run(
     Exit codes: 0 published or no change, 1 validation failed (nothing
     published; the failed expectations are printed), 2 bad usage, 3 other failure.
     """
-    settings = _settings(raw, processed)
+    settings = _with_dask(_settings(raw, processed), dask_address)
     summary = _run_flow("build_release", settings, as_json, _print_run)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
@@ -130,7 +143,7 @@ def _run_flow(name: str, settings, as_json: bool, render=None, storage_dir: Path
     from armsledger.pipeline import ValidationFailed
     from flows import pipeline as flows_pipeline
 
-    flow = getattr(flows_pipeline, name)
+    flow = flows_pipeline.with_task_runner(getattr(flows_pipeline, name), settings.dask_address)
     try:
         return flow(raw=settings.raw_dir, processed=settings.processed_dir)
     except ValidationFailed as exc:
@@ -194,6 +207,62 @@ def _print_release_line(summary) -> None:
         out.print(f"[bold]no change[/]: no new release; the latest is {where}")
 
 
+# --- fetch ------------------------------------------------------------------------
+
+
+@app.command()
+def fetch(
+    raw: Optional[Path] = RAW_OPTION,
+    processed: Optional[Path] = PROCESSED_OPTION,
+    sources_file: Optional[Path] = typer.Option(
+        None, "--sources", help="sources.yaml to fetch (default: ARMSLEDGER_SOURCES, else the project's).",
+        exists=True, dir_okay=False, resolve_path=True,
+    ),
+    only: Optional[list[str]] = typer.Option(None, "--source", help="Fetch only this source (repeatable)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Download what is new from the feeds and pages of sources.yaml into raw/SOURCE/YYYY-MM-DD/.
+
+    Feeds are asked with conditional requests (ETag, Last-Modified); an article
+    already fetched is never fetched again; each page is stored once, read-only,
+    with a NAME.meta.yaml sidecar. State is kept in processed/fetch/state.json.
+    This is the only command that uses the network; `armsledger run` afterwards
+    builds the release. Network errors are listed, not fatal.
+
+    Exit codes: 0 done (errors, if any, are listed), 2 bad usage (bad sources file, unknown source).
+    """
+    from dataclasses import replace
+
+    from armsledger import sources
+
+    settings = _settings(raw, processed)
+    path = sources_file or settings.sources_file
+    try:
+        loaded = sources.load_sources(path)
+    except sources.SourcesError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    unknown = sorted(set(only or []) - {s.name for s in loaded.sources})
+    if unknown:
+        _fail(f"no such source in {path}: {', '.join(unknown)}", EXIT_USAGE)
+    settings = replace(settings, sources_file=path)
+    summary = sources.fetch_all(loaded, settings.raw_dir, settings.processed_dir, only=only)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    table = Table(title=f"armsledger fetch ({escape(str(path))})", title_justify="left")
+    for column in ("source", "feeds", "unchanged (304)", "entries", "stored", "known", "not matching", "errors"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for r in summary.sources:
+        table.add_row(r.source, str(r.feeds_checked), str(r.feeds_unchanged), str(r.entries_seen),
+                      str(len(r.stored)), str(r.skipped_known), str(r.skipped_unmatched), str(len(r.errors)))
+    out.print(table)
+    for stored in summary.stored:
+        out.print(escape(f"  new: {stored}"))
+    for error in summary.errors:
+        err.print(escape(f"  error: {error}"))
+    out.print(f"{len(summary.stored)} new documents in {escape(str(settings.raw_dir))}; `armsledger run` publishes them")
+
+
 # --- serve ------------------------------------------------------------------------
 
 
@@ -203,20 +272,37 @@ def serve(
     timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the cron string."),
     raw: Optional[Path] = RAW_OPTION,
     processed: Optional[Path] = PROCESSED_OPTION,
-    name: str = typer.Option("daily", "--name", help="Deployment name (the flow is build-release)."),
+    name: str = typer.Option("daily", "--name", help="Deployment name."),
+    flow_name: str = typer.Option(
+        "fetch-and-publish", "--flow",
+        help="fetch-and-publish (fetch sources.yaml into raw/, then build the release) or build-release "
+        "(raw/ as it is, no network).",
+    ),
+    sources_file: Optional[Path] = typer.Option(
+        None, "--sources", help="sources.yaml to fetch (default: ARMSLEDGER_SOURCES, else the project's).",
+        exists=True, dir_okay=False, resolve_path=True,
+    ),
+    dask_address: Optional[str] = DASK_OPTION,
 ) -> None:
     """Serve the pipeline as a Prefect deployment that runs on a cron schedule.
+
+    By default the deployment is fetch-and-publish: each run downloads what is
+    new from the sources (armsledger fetch), then builds and publishes a release.
 
     Scheduled runs are created by a real Prefect server: start one with
     `prefect server start` and export PREFECT_API_URL (for a local server,
     http://127.0.0.1:4200/api) before `armsledger serve`. Without an API URL
     (from the environment or the Prefect profile) this command refuses to start. It blocks until stopped;
     stopping it pauses the schedule. Trigger a run by hand with
-    `prefect deployment run build-release/daily`.
+    `prefect deployment run fetch-and-publish/daily`.
 
     Exit codes: 0 stopped, 2 bad usage (bad cron string or time zone, no PREFECT_API_URL), 3 other failure.
     """
+    import os
     import zoneinfo
+
+    if flow_name not in ("fetch-and-publish", "build-release"):
+        _fail(f"unknown flow {flow_name!r} (fetch-and-publish or build-release)", EXIT_USAGE)
 
     try:
         zoneinfo.ZoneInfo(timezone)
@@ -237,10 +323,13 @@ def serve(
             "`export PREFECT_API_URL=http://127.0.0.1:4200/api` and run `armsledger serve` again",
             EXIT_USAGE,
         )
+    if dask_address:  # the flow-run processes that the runner starts read it from their environment
+        os.environ["ARMSLEDGER_DASK_ADDRESS"] = dask_address.strip()
     from flows.pipeline import serve as serve_flow
 
     try:
-        serve_flow(cron, timezone, raw=raw, processed=processed, name=name)
+        serve_flow(cron, timezone, raw=raw, processed=processed, name=name, flow_name=flow_name,
+                   sources_file=sources_file)
     except KeyboardInterrupt:
         pass
     except Exception as exc:
@@ -431,6 +520,32 @@ def _default_processed() -> Path | None:
         return load_settings().processed_dir
     except RuntimeError:
         return None
+
+
+# --- codebook ------------------------------------------------------------------------
+
+
+@app.command()
+def codebook(
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="Where to write it (default: the project's docs/codebook.md; '-' for stdout).",
+        dir_okay=False,
+    ),
+    check: bool = typer.Option(False, "--check", help="Write nothing; fail if the file differs from the schema."),
+) -> None:
+    """Write the codebook (docs/codebook.md) from the table contract, src/armsledger/data/schema.yaml.
+
+    The codebook lists every table's columns with their types, nullability,
+    meanings and allowed values, and the vocabularies. It is generated, never
+    edited by hand; a test checks that the committed file is up to date.
+
+    Exit codes: 0 written (or up to date), 1 with --check: the file is out of date.
+    """
+    from armsledger.site import write_codebook
+
+    code = write_codebook(output, check=check)
+    if code:
+        raise typer.Exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,6 +38,11 @@ class Settings:
     # Texts longer than this (in characters) are rejected rather than parsed.
     max_text_chars: int = 5_000_000
     extensions: tuple[str, ...] = field(default=(".txt", ".md", ".html", ".htm"))
+    # sources.yaml: the feeds and pages that `armsledger fetch` downloads into raw/ (ARMSLEDGER_SOURCES).
+    sources_file: Path | None = None
+    # A Dask scheduler address ("tcp://host:8786"): extraction batches run there through prefect-dask's
+    # DaskTaskRunner (ARMSLEDGER_DASK_ADDRESS). None: Prefect's default in-process thread pool.
+    dask_address: str | None = None
 
     @property
     def releases_dir(self) -> Path:
@@ -70,4 +75,11 @@ def load_settings(raw: Path | None = None, processed: Path | None = None) -> Set
         processed_dir=path(processed, "ARMSLEDGER_PROCESSED", "processed"),
         expectations_dir=path(None, "ARMSLEDGER_EXPECTATIONS", "expectations"),
         spacy_model=os.environ.get("ARMSLEDGER_SPACY_MODEL", Settings.spacy_model),
+        sources_file=path(None, "ARMSLEDGER_SOURCES", "sources.yaml"),
+        dask_address=dask_address(),
     )
+
+
+def dask_address() -> str | None:
+    """ARMSLEDGER_DASK_ADDRESS, or None when unset or empty."""
+    return os.environ.get("ARMSLEDGER_DASK_ADDRESS", "").strip() or None

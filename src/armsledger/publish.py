@@ -2,7 +2,7 @@
 
 A release folder `releases_dir/VERSION/` holds, per table, `TABLE.parquet` and
 `TABLE.csv`, plus `datapackage.json`, `CHANGES.md`, `validation.json`,
-`rejected.json` and `SHA256SUMS`. It is built in a temporary folder, checked
+`rejected.json`, `index.html` (the landing page, armsledger.site) and `SHA256SUMS`. It is built in a temporary folder, checked
 with frictionless, and renamed into place; `catalog.json` and then
 `latest.json` follow. A lock file keeps two publishers from interleaving.
 """
@@ -48,6 +48,9 @@ from armsledger.releases import (
 )
 
 LOCK_FILE = ".lock"
+# Waiting for the lock: the first retry after this many seconds, doubling up to the maximum.
+LOCK_RETRY_FIRST_DELAY = 0.05
+LOCK_RETRY_MAX_DELAY = 1.0
 PACKAGE_FILE = "datapackage.json"
 CHANGES_FILE = "CHANGES.md"
 VALIDATION_FILE = "validation.json"
@@ -192,17 +195,22 @@ def release_lock(releases_dir: Path, timeout: float = 0.0) -> Iterator[Path]:
     """
     lock_path = releases_dir / LOCK_FILE
     deadline = time.monotonic() + timeout
+    delay = LOCK_RETRY_FIRST_DELAY
     with open(lock_path, "a+b") as handle:
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    waited = f" after waiting {timeout:g} s" if timeout > 0 else ""
                     raise ReleaseLockedError(
-                        f"another publisher holds {lock_path}; try again when it has finished"
+                        f"another publisher holds {lock_path}{waited}; try again when it has finished"
                     ) from None
-                time.sleep(0.05)
+                # Back off: poll often at first (a short hold ends soon), then less often.
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, LOCK_RETRY_MAX_DELAY)
         try:
             yield lock_path
         finally:
@@ -308,6 +316,7 @@ def write_release_files(
     files[CHANGES_FILE] = changes_markdown(version, previous, tables, diffs).encode("utf-8")
     files[VALIDATION_FILE] = json_bytes(validation)
     files[REJECTED_FILE] = json_bytes(sorted(rejected, key=lambda item: (str(item["path"]), str(item["reason"]))))
+    add_release_page(files, version, previous, diffs)  # index.html; see "landing pages" below
     files[SUMS_FILE] = sha256sums_text(files).encode("utf-8")
     for name, data in files.items():
         write_durably(folder / name, data)
@@ -486,6 +495,7 @@ def write_indexes(releases_dir: Path) -> None:
         return
     catalog = {"releases": [catalog_entry(releases_dir, version) for version in versions]}
     replace_if_changed(releases_dir / CATALOG_FILE, json_bytes(catalog))
+    write_releases_page(releases_dir, catalog)  # index.html; see "landing pages" below
     replace_if_changed(releases_dir / LATEST_FILE, json_bytes({"version": versions[-1], "path": versions[-1]}))
 
 
@@ -507,3 +517,21 @@ def replace_if_changed(path: Path, data: bytes) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
     write_atomically(path, data)
+
+
+# --- landing pages (armsledger.site) ---------------------------------------------------
+
+
+def add_release_page(files: dict[str, bytes], version: str, previous: str | None,
+                     diffs: Mapping[str, TableDiff]) -> None:
+    """Input: the release's files so far. Output: `index.html` added to them, before SHA256SUMS covers them."""
+    from armsledger import site
+
+    files[site.PAGE_FILE] = site.release_page_bytes(version, files, previous=previous, diffs=diffs)
+
+
+def write_releases_page(releases_dir: Path, catalog: Mapping[str, Any]) -> None:
+    """Input: a releases folder and its catalog. Output: `releases_dir/index.html` listing every release."""
+    from armsledger import site
+
+    replace_if_changed(releases_dir / site.PAGE_FILE, site.releases_index_bytes(releases_dir, catalog))

@@ -352,7 +352,8 @@ def catalog_versions(releases: LocalReleases | HttpReleases) -> list[str] | None
         catalog = json.loads(releases.read_text(CATALOG_FILE))
     except ReleaseNotFoundError:
         return None
-    return [entry["version"] for entry in catalog["releases"]]
+    # catalog.json may come from an untrusted host: its names are checked like any other.
+    return [check_release_name(entry["version"]) for entry in catalog["releases"]]
 
 
 def arrow_to_frame(table: pa.Table) -> pd.DataFrame:
