@@ -936,6 +936,8 @@ def _md(text: Any) -> str:
 
 def codebook_markdown() -> str:
     """The codebook (docs/codebook.md), generated from the contract in data/schema.yaml."""
+    from armsledger.publish import CSV_NOTE
+
     lines = [
         "# Codebook",
         "",
@@ -947,6 +949,8 @@ def codebook_markdown() -> str:
         "IDs are strings derived from content, stable across releases. In CSV, dates are ISO 8601 "
         "(`YYYY-MM-DD`) and list columns are JSON arrays. `armsledger.load(table)` returns a pandas "
         "DataFrame with the dtypes documented in `armsledger.releases`.",
+        "",
+        CSV_NOTE,
         "",
         "| table | one row per | primary key |",
         "| --- | --- | --- |",
