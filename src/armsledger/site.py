@@ -44,7 +44,10 @@ PAGE_FILE = "index.html"
 ASSETS_DIR = PACKAGE_DIR / "site_assets"
 CODEBOOK_PATH = Path("docs") / "codebook.md"
 # Rows of each table embedded in the page for the searchable preview.
-PREVIEW_ROWS = 5000
+# The page stays small and quick to build whatever the corpus size: previews and evidence
+# cover the first rows of each table; the downloads hold every row.
+PREVIEW_ROWS = 1000
+EVIDENCE_PER_ROW = 10
 MAX_KEYS_SHOWN = 20
 FILE_ORDER = ("datapackage.json", "CHANGES.md", "validation.json", "rejected.json")
 
@@ -769,11 +772,11 @@ def evidence_section(release: Release) -> str:
            "that support it here.</p>", f'<div class="legend">Highlighted: {legend}</div>']
     for table in ("transfers", "events"):
         key = schema.table(table).primary_key
-        for row in release.rows.get(table, []):
+        for row in release.rows.get(table, [])[:PREVIEW_ROWS]:
             target_id = row[key]
             cites = release.citations_by_target.get(target_id, [])
             items = []
-            for c in cites:
+            for c in cites[:EVIDENCE_PER_ROW]:
                 sentence_html = highlight_sentence(c["sentence"], citation_spans(release, c, row, table))
                 meta = [f"{h(c['kind'])}"]
                 if c.get("marker"):
@@ -789,6 +792,8 @@ def evidence_section(release: Release) -> str:
                              f'<div class="doc">{document_html(release.documents.get(c["doc_id"]), c["doc_id"])}</div></div>')
             if not items:
                 items.append('<p class="fail">No citation supports this row.</p>')
+            elif len(cites) > EVIDENCE_PER_ROW:
+                items.append(f'<p class="muted">and {len(cites) - EVIDENCE_PER_ROW:,} more in citations.csv</p>')
             out.append(f'<article class="evidence" id="ev-{h(target_id)}" data-table="{h(table)}" hidden>'
                        f"<h3>{evidence_heading(release, table, row)}</h3>"
                        f'<p class="muted"><code>{h(target_id)}</code> · '
