@@ -305,8 +305,9 @@ class TransferFinder:
 
     def _link_exchanges(self, sent: Span, mentions: list[_Mention]) -> None:
         """"the product was X and the payment was Y": two sides of one trade."""
-        goods = [m for m in mentions if _role_of(m, self.goods_roles)]
-        payments = [m for m in mentions if _role_of(m, self.payment_roles)]
+        every_role = self.goods_roles | self.payment_roles
+        goods = [m for m in mentions if _trade_role(m, every_role) in self.goods_roles]
+        payments = [m for m in mentions if _trade_role(m, every_role) in self.payment_roles]
         if len(goods) == 1 and len(payments) == 1:
             payments[0].counter_of = goods[0].order
 
@@ -373,19 +374,15 @@ class TransferFinder:
             record.prior_used = True
 
 
-def _role_of(mention: _Mention, roles: set[str]) -> bool:
-    return False if not mention.record.evidence else any(f"the {r} was" in mention.record.evidence[0].sentence.lower() for r in roles) and _position_role(mention, roles)
-
-
-def _position_role(mention: _Mention, roles: set[str]) -> bool:
+def _trade_role(mention: _Mention, roles: set[str]) -> str | None:
+    """The role noun of the nearest "the ROLE was" before the item in its sentence, if any."""
     sentence = mention.record.evidence[0].sentence.lower()
-    item = mention.record.item.lower()
-    idx = sentence.find(item)
-    if idx < 0:
-        return False
-    before = sentence[:idx]
-    last = max((before.rfind(f"the {r} was") for r in {"product", "goods", "merchandise", "commodity", "cargo", "payment", "price", "currency", "reward", "compensation"}), default=-1)
-    return any(before.rfind(f"the {r} was") == last and last >= 0 for r in roles)
+    position = sentence.find(mention.record.item.lower())
+    if position < 0:
+        return None
+    before = sentence[:position]
+    found = max(((before.rfind(f"the {r} was"), r) for r in roles), default=(-1, None))
+    return found[1] if found[0] >= 0 else None
 
 
 def _has_counter(mention: _Mention, mentions: list[_Mention]) -> bool:
