@@ -45,6 +45,28 @@ def test_same_summit_in_two_documents_is_one_event(extractor):
     assert cited_in.nunique() == 2
 
 
+SHELLS_EXPECTED = "North Korea is expected to send artillery shells to Russia, analysts say."
+SHELLS_DENIED = "Pyongyang denied that it had sent artillery shells to Moscow."
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0)])
+def test_transfer_read_differently_merges_into_the_furthest_stage(extractor, order):
+    texts = [(SHELLS_EXPECTED, "expected"), (SHELLS, "reported"), (SHELLS_DENIED, "denied")]
+    documents = [make_document(texts[i][0], f"d{i}") for i in order]
+    tables = tables_for(extractor, documents)
+    shells = tables["transfers"][tables["transfers"]["category"] == "munitions"]
+    assert len(shells) == 1 and shells["n_documents"].iloc[0] == 3
+    assert shells["status"].iloc[0] == "reported"
+    evidence = tables["citations"][(tables["citations"]["target_id"] == shells["transfer_id"].iloc[0]) & (tables["citations"]["kind"] == "evidence")]
+    text_of = {d.doc_id: d.text for d in documents}
+    assert {text_of[doc_id]: status for doc_id, status in zip(evidence["doc_id"], evidence["status"])} == dict(texts)
+
+
+def test_transfer_denied_everywhere_stays_denied(extractor):
+    tables = tables_for(extractor, [make_document(SHELLS_DENIED, "a")])
+    assert list(tables["transfers"]["status"]) == ["denied"]
+
+
 def test_ids_do_not_depend_on_order_or_unrelated_documents(extractor):
     a, b, c = make_document(SUMMIT_A, "a"), make_document(SUMMIT_B, "b"), make_document(SHELLS, "c")
     first = tables_for(extractor, [a, c])

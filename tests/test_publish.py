@@ -140,6 +140,7 @@ def sample_tables() -> dict[str, pd.DataFrame]:
         columns=["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id",
                  "source_text", "quote", "hedge", "sentence", "char_start", "char_end"],
     )
+    citations["status"] = citations["target_table"].map({"events": "occurred", "transfers": "reported"})
     return {"documents": documents, "actors": actors, "mentions": mentions, "events": events,
             "transfers": transfers, "citations": citations}
 

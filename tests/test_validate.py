@@ -93,8 +93,8 @@ def build_tables() -> dict[str, pd.DataFrame]:
     supports = [
         ("doc_a", 0, "evidence", "events", MEETING, {}),
         ("doc_a", 1, "attribution", "transfers", SHELLS,
-         {"source_actor_id": USOFF, "source_text": "US officials", "hedge": "is expected to"}),
-        ("doc_b", 0, "evidence", "transfers", FOOD, {"hedge": "reportedly"}),
+         {"source_actor_id": USOFF, "source_text": "US officials", "hedge": "is expected to", "status": "expected"}),
+        ("doc_b", 0, "evidence", "transfers", FOOD, {"hedge": "reportedly", "status": "reported"}),
         ("doc_b", 0, "evidence", "transfers", SHELLS, {}),
         ("doc_b", 1, "evidence", "events", MEETING, {}),
     ]
@@ -104,7 +104,7 @@ def build_tables() -> dict[str, pd.DataFrame]:
         start, end = _span(doc, sentence)
         row = {"citation_id": stable_id("c", doc, kind, start, end, target_id), "doc_id": doc, "kind": kind,
                "target_table": target_table, "target_id": target_id, "marker": None, "source_actor_id": None,
-               "source_text": None, "quote": None, "hedge": None, "sentence": sentence,
+               "source_text": None, "quote": None, "hedge": None, "status": None, "sentence": sentence,
                "char_start": start, "char_end": end}
         citations.append({**row, **extra})
     rows = {"documents": documents, "actors": actors, "mentions": mentions, "events": events,

@@ -12,6 +12,8 @@ from armsledger.ingest import Document
 
 EVENT_BASE = {"occurred": 0.7, "planned": 0.6, "expected": 0.5, "speculated": 0.3, "denied": 0.2}
 TRANSFER_BASE = {"confirmed": 0.85, "reported": 0.65, "negotiated": 0.55, "expected": 0.5, "requested": 0.35, "speculated": 0.3, "denied": 0.2}
+# Stages of a transfer, least to furthest: documents that disagree merge into the furthest stage any reports.
+TRANSFER_STAGES = ("denied", "speculated", "expected", "requested", "negotiated", "reported", "confirmed")
 HEDGED_FACTOR = 0.85
 USUAL_DIRECTION_FACTOR = 0.8
 SUMMARY_CHARS = 300
@@ -46,7 +48,7 @@ def build_tables(documents: list[Document], extractions: list[DocumentExtraction
     transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
     local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
     local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
-    citations = _citations(by_doc.values(), events, transfers, event_id_of, transfer_id_of, local_event, local_transfer, actor_ids)
+    citations = _citations(by_doc.values(), local_event, local_transfer, actor_ids)
     mentions = _mentions(by_doc.values(), actor_ids)
     tables = {
         "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
@@ -164,6 +166,7 @@ def _join_transfer(target: TransferRecord, other: TransferRecord) -> None:
     if target.date.start is None and other.date.start is not None:
         target.date = other.date
     target.prior_used = target.prior_used and other.prior_used
+    target.status = max(target.status, other.status, key=TRANSFER_STAGES.index)
     items = list(dict.fromkeys(target.item.split("; ") + other.item.split("; ")))
     target.item = "; ".join(items)
 
@@ -234,10 +237,10 @@ def _summary(fact: _Fact) -> str:
     return sentence if len(sentence) <= SUMMARY_CHARS else sentence[: SUMMARY_CHARS - 1] + "…"
 
 
-CITATION_COLUMNS = ["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id", "source_text", "quote", "hedge", "sentence", "char_start", "char_end"]
+CITATION_COLUMNS = ["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id", "source_text", "quote", "hedge", "status", "sentence", "char_start", "char_end"]
 
 
-def _citations(extractions, events, transfers, event_id_of, transfer_id_of, local_event, local_transfer, actor_ids) -> pd.DataFrame:
+def _citations(extractions, local_event, local_transfer, actor_ids) -> pd.DataFrame:
     rows: dict[str, dict] = {}
 
     def add(doc_id, kind, ev_or_c, target_table, target_id, **extra):
@@ -245,21 +248,24 @@ def _citations(extractions, events, transfers, event_id_of, transfer_id_of, loca
         rows.setdefault(cid, {
             "citation_id": cid, "doc_id": doc_id, "kind": kind, "target_table": target_table, "target_id": target_id,
             "marker": None, "source_actor_id": None, "source_text": None, "quote": None, "hedge": ev_or_c.hedge,
-            "sentence": ev_or_c.sentence, "char_start": ev_or_c.char_start, "char_end": ev_or_c.char_end, **extra,
+            "status": None, "sentence": ev_or_c.sentence, "char_start": ev_or_c.char_start, "char_end": ev_or_c.char_end, **extra,
         })
 
-    for facts, table, id_of in ((events, "events", event_id_of), (transfers, "transfers", transfer_id_of)):
-        for f in facts:
-            for doc_id, evidence in f.sources:
-                add(doc_id, "evidence", evidence, table, id_of[id(f)])
     for e in extractions:
+        # each document's own reading of the row's status, which a merged row may not share
+        local_status = {("events", i): r.status for i, r in enumerate(e.events)}
+        local_status.update({("transfers", i): r.status for i, r in enumerate(e.transfers)})
+        for table, records, local in (("events", e.events, local_event), ("transfers", e.transfers, local_transfer)):
+            for index, record in enumerate(records):
+                for evidence in record.evidence:
+                    add(e.doc_id, "evidence", evidence, table, local[(e.doc_id, index)], status=record.status)
         for c in e.citations:
-            target_table = target_id = None
+            target_table = target_id = status = None
             for table, index in c.targets:
                 target_id = (local_event if table == "events" else local_transfer).get((e.doc_id, index))
                 if target_id:
-                    target_table = table
+                    target_table, status = table, local_status[(table, index)]
                     break
-            add(e.doc_id, c.kind, c, target_table, target_id, marker=c.marker,
+            add(e.doc_id, c.kind, c, target_table, target_id, marker=c.marker, status=status,
                 source_actor_id=actor_ids.get(c.source) if c.source else None, source_text=c.source_text, quote=c.quote)
     return pd.DataFrame(list(rows.values()), columns=CITATION_COLUMNS)

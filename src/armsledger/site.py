@@ -785,6 +785,8 @@ def evidence_section(release: Release) -> str:
                     meta.append(f"source: {h(c.get('source_text') or release.name(c['source_actor_id']))}")
                 if c.get("hedge"):
                     meta.append(f"hedged by “{h(c['hedge'])}”")
+                if c.get("status") and c["status"] != row.get("status"):
+                    meta.append(f"this text reads it as <strong>{h(c['status'])}</strong>")
                 meta.append(f"characters {h(c['char_start'])}–{h(c['char_end'])}")
                 quote = f'<div class="meta">Quote: “{h(c["quote"])}”</div>' if c.get("quote") else ""
                 items.append(f'<div class="citation" id="{h(c["citation_id"])}"><blockquote>{sentence_html}</blockquote>'

@@ -10,6 +10,7 @@ from armsledger.extract.resources import Resources
 SPECULATIVE_ADVERBS = {"possibly", "perhaps", "probably", "maybe", "conceivably", "potentially"}
 CUE_DEPS = {"aux", "auxpass", "neg", "advmod", "mark", "prt"}
 FINITE_TAGS = {"VBD", "VBZ", "VBP", "MD"}
+PRESENT_TAGS = {"VBZ", "VBP"}
 NOT_NEGATING = {"just", "only", "merely", "simply"}
 EVENT_STATUS = {
     "denied": "denied", "requested": "planned", "planned": "planned", "negotiated": "occurred",
@@ -42,6 +43,19 @@ def read_status(trigger: Token, resources: Resources) -> Reading:
                 hedge = next((h for h in hedges if f" {h} " in window), None) or (cue if cue in hedges else None)
                 return Reading(group, hedge)
     return Reading(None, next((h for h in hedges if f" {h} " in window), None))
+
+
+def read_transfer_status(trigger: Token, resources: Resources) -> Reading:
+    """As read_status; a plain present-tense statement about a future purpose is expected, not reported."""
+    reading = read_status(trigger, resources)
+    if reading.cue is None and trigger.tag_ in PRESENT_TAGS and _future_purpose(trigger, resources):
+        return Reading("expected", reading.hedge)
+    return reading
+
+
+def _future_purpose(trigger: Token, resources: Resources) -> bool:
+    markers = resources.words("future_markers")
+    return any(t.dep_ == "amod" and t.lower_ in markers for t in trigger.subtree)
 
 
 def event_status(reading: Reading) -> str:

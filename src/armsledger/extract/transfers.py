@@ -11,7 +11,7 @@ from armsledger.extract.context import DocumentContext
 from armsledger.extract.quantities import find_quantity
 from armsledger.extract.records import Evidence, TransferRecord
 from armsledger.extract.resources import Resources
-from armsledger.extract.status import Reading, read_status, transfer_status
+from armsledger.extract.status import Reading, read_transfer_status, transfer_status
 from armsledger.extract import syntax
 
 TECHNOLOGY = {"weapons_technology", "space_technology", "nuclear_technology"}
@@ -142,7 +142,7 @@ class TransferFinder:
             if found is None:
                 continue
             trigger, supplier, recipient, counter_head = found
-            reading = read_status(trigger, self.resources)
+            reading = read_transfer_status(trigger, self.resources)
             if any(c.dep_ == "det" and c.lower_ == "no" for c in item.head.children):
                 reading = Reading("denied", reading.hedge)  # "no shells have been sent"
             record = self._record(item, trigger, supplier, recipient, reading, context, actors)
