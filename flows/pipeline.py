@@ -6,14 +6,16 @@
 from pathlib import Path
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from armsledger import pipeline
 from armsledger.config import dask_address, load_settings
 from armsledger.pipeline import RunSummary
 from armsledger.sources import FetchSummary
-from flows.extract import extract_documents, task_runner
+from flows.extract import extract_documents, extractor_fingerprint, task_runner
 from flows.fetch import fetch_all_sources
 from flows.ingest import ingest_documents
+from flows.inputs import describe_inputs, find_unchanged_release
 from flows.normalise import normalise_tables
 from flows.publish import publish_release
 from flows.validate import quality_gate
@@ -23,23 +25,33 @@ DEPLOYMENT_NAME = "daily"
 
 # The task runner is read from ARMSLEDGER_DASK_ADDRESS when this module is imported, so a deployment's
 # flow-run process picks it up from its environment; `with_task_runner` chooses one for a single run.
+# Large values go to tasks inside `quote`: Prefect otherwise walks every parameter, field by field, looking
+# for futures, which takes seconds through thousands of documents and extractions.
 @flow(
     name="build-release",
-    description="raw/ -> ingest -> extract -> normalise -> validate -> publish",
+    description="raw/ -> ingest -> (inputs unchanged? stop) -> extract -> normalise -> validate -> publish",
     task_runner=task_runner(dask_address()),
 )
-def build_release(raw: Path | None = None, processed: Path | None = None) -> RunSummary:
+def build_release(raw: Path | None = None, processed: Path | None = None, progress: bool = False) -> RunSummary:
     """Builds the tables from every document under `raw` and publishes them as a release under
     `processed/releases/` if they pass every expectation and differ from the latest release.
 
+    When the inputs (documents, extractor, code, expectations) are those the
+    latest release was built from, stops after ingest and reports no change.
+    `progress`: show a bar of documents extracted on stderr (when it is a terminal).
     Raises ValidationFailed (and publishes nothing) when an expectation fails.
     """
     settings = load_settings(raw, processed)
     ingested = ingest_documents(settings)
-    extracted = extract_documents(ingested.documents, settings)
-    tables = normalise_tables(extracted.documents, extracted.extractions)
-    report = quality_gate(tables, ingested, settings)
-    result = publish_release(tables, report, pipeline.rejected_items(ingested), settings)
+    fingerprint = extractor_fingerprint(settings)
+    inputs = describe_inputs(quote(ingested.documents), fingerprint, settings)
+    unchanged = find_unchanged_release(inputs, settings)
+    if unchanged is not None:
+        return pipeline.unchanged_summary(settings, ingested, unchanged)
+    extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
+    tables = normalise_tables(quote(extracted.documents), quote(extracted.extractions))
+    report = quality_gate(quote(tables), quote(ingested), settings)
+    result = publish_release(quote(tables), report, pipeline.rejected_items(ingested), inputs, settings)
     return pipeline.summarise(
         settings, ingested, tables, report, result, extracted=extracted.read, extraction_cached=extracted.cached
     )
@@ -50,16 +62,18 @@ def build_release(raw: Path | None = None, processed: Path | None = None) -> Run
     description="raw/ -> ingest -> extract -> normalise -> validate; publishes nothing",
     task_runner=task_runner(dask_address()),
 )
-def check_tables(raw: Path | None = None, processed: Path | None = None) -> RunSummary:
-    """The same stages as build_release up to the quality gate, without publishing.
+def check_tables(raw: Path | None = None, processed: Path | None = None, progress: bool = False) -> RunSummary:
+    """The same stages as build_release up to the quality gate, without publishing (and always
+    building the tables: checking them is the point).
 
     Raises ValidationFailed when an expectation fails.
     """
     settings = load_settings(raw, processed)
     ingested = ingest_documents(settings)
-    extracted = extract_documents(ingested.documents, settings)
-    tables = normalise_tables(extracted.documents, extracted.extractions)
-    report = quality_gate(tables, ingested, settings)
+    fingerprint = extractor_fingerprint(settings)
+    extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
+    tables = normalise_tables(quote(extracted.documents), quote(extracted.extractions))
+    report = quality_gate(quote(tables), quote(ingested), settings)
     return pipeline.summarise(
         settings, ingested, tables, report, None, extracted=extracted.read, extraction_cached=extracted.cached
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 from prefect import task
@@ -18,10 +19,11 @@ def publish_release(
     tables: Mapping[str, pd.DataFrame],
     report,
     rejected: list[dict[str, str]],
+    inputs: dict[str, Any],
     settings: Settings,
 ) -> PublishResult:
-    """Parquet + CSV per table, datapackage.json, SHA256SUMS, CHANGES.md, validation.json and
-    rejected.json in processed/releases/VERSION/, then catalog.json and latest.json."""
-    result = pipeline.publish(tables, report, rejected, settings)
+    """Parquet + CSV per table, datapackage.json, SHA256SUMS, CHANGES.md, validation.json,
+    rejected.json and inputs.json in processed/releases/VERSION/, then catalog.json and latest.json."""
+    result = pipeline.publish(tables, report, rejected, settings, inputs=inputs)
     get_run_logger().info("%s", result.reason)
     return result

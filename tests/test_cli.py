@@ -202,3 +202,47 @@ def test_validate_passes_on_the_seeds(seed_release, tmp_path):
     for name in schema.TABLES:
         assert name in result.stdout
     assert not (tmp_path / "processed" / "releases").exists()
+
+
+def test_progress_bar_only_when_asked_and_on_a_terminal(monkeypatch, capsys):
+    from armsledger.progress import document_progress
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # stderr is not a terminal
+    with document_progress(3, enabled=True) as advance:
+        advance(3)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    with document_progress(3, enabled=False) as advance:  # --json
+        advance(3)
+    assert capsys.readouterr().err == ""
+    with document_progress(3, enabled=True) as advance:
+        advance(1)
+        advance(2)
+    err = capsys.readouterr()
+    assert "3/3" in err.err and "docs/s" in err.err and "extracting" in err.err
+    assert err.out == ""
+
+
+@pytest.mark.slow
+def test_run_shows_progress_on_a_terminal_and_json_stays_clean(copy_run, tmp_path):
+    raw, _ = copy_run(with_releases=False)
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "xterm-256color", "COLUMNS": "120"}
+
+    as_json = runner.invoke(app, ["run", "--raw", str(raw), "--processed", str(tmp_path / "a"), "--json"],
+                            env=terminal, catch_exceptions=False)
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)  # nothing but the JSON on stdout
+    assert data["published"] and data["tables_built"] and data["documents"] == 2
+    assert "extracting" not in as_json.stderr
+
+    shown = runner.invoke(app, ["run", "--raw", str(raw), "--processed", str(tmp_path / "b")],
+                          env=terminal, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "extracting" in shown.stderr and "2/2" in shown.stderr and "docs/s" in shown.stderr
+    assert "published" in shown.stdout and "extracting" not in shown.stdout
+
+    again = runner.invoke(app, ["run", "--raw", str(raw), "--processed", str(tmp_path / "b")],
+                          env=terminal, catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert "no change" in again.stdout and "not needed" in again.stdout
+    assert "extracting" not in again.stderr

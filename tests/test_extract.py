@@ -125,3 +125,17 @@ def test_offsets_index_the_text(extractor):
         assert text[m.char_start : m.char_end] == m.text
     for c in e.citations:
         assert text[c.char_start : c.char_end] == c.sentence
+
+
+def test_batched_extraction_equals_one_document_at_a_time(extractor):
+    from pathlib import Path
+
+    import yaml
+
+    sentences = yaml.safe_load((Path(__file__).parent / "sentences.yaml").read_text(encoding="utf-8"))
+    published = [dt.date(2024, 3, 15), None]
+    items = [(f"doc{i}", s["text"], published[i % 2], "day" if i % 2 == 0 else None) for i, s in enumerate(sentences)]
+    items.append(("empty", "", None, None))
+    batched = list(extractor.extract_many(iter(items)))
+    assert [e.doc_id for e in batched] == [i[0] for i in items]
+    assert batched == [extractor.extract(*item) for item in items]

@@ -81,15 +81,65 @@ def _document(text: str, published: str | None = None):
 
 
 def test_batches_are_in_doc_id_order_and_bounded():
-    from armsledger.pipeline import batches
+    from armsledger.pipeline import BATCH_LIMIT_FACTOR, batches
 
-    docs = [_document(f"text number {i}") for i in range(7)]
-    groups = batches(reversed(docs), size=3)
-    assert [len(g) for g in groups] == [3, 3, 1]
+    docs = [_document(f"text number {i}") for i in range(400)]
+    groups = batches(reversed(docs), size=8)
     assert [d.doc_id for g in groups for d in g] == sorted(d.doc_id for d in docs)
+    assert all(1 <= len(g) <= 8 * BATCH_LIMIT_FACTOR for g in groups)
+    assert 400 / 8 / 2 < len(groups) < 400 / 8 * 2  # about `size` documents a batch
+    assert [len(g) for g in batches(docs[:5], size=1)] == [1] * 5
     assert batches([], size=3) == []
     with pytest.raises(ValueError):
         batches(docs, size=0)
+
+
+def test_a_new_or_removed_document_changes_one_batch():
+    """The cuts follow the documents, not their positions: the other batches keep their cached records."""
+    from armsledger.pipeline import batches
+
+    def keys(documents):
+        return {tuple(d.doc_id for d in g) for g in batches(documents, size=8)}
+
+    docs = [_document(f"text number {i}") for i in range(400)]
+    before = keys(docs)
+    for extra in range(20):
+        after = keys(docs + [_document(f"a new text {extra}")])
+        assert len(after - before) <= 2 and len(before - after) <= 1  # its own batch, split in two at most
+        removed = keys(docs[:extra] + docs[extra + 1 :])
+        assert len(removed - before) <= 1 and len(before - removed) <= 2
+
+
+@pytest.mark.slow
+def test_fingerprint_without_spacy_is_the_loaded_extractors():
+    from armsledger.config import load_settings
+    from armsledger.extract.document import fingerprint_of
+    from flows.extract import get_extractor
+
+    settings = load_settings()
+    assert fingerprint_of(settings.spacy_model) == get_extractor(settings).fingerprint
+    with pytest.raises(OSError):
+        fingerprint_of("no_such_spacy_model")
+
+
+def test_input_manifest_follows_documents_code_and_expectations(tmp_path):
+    from armsledger.config import Settings
+    from armsledger.pipeline import describe_inputs
+
+    suites = Path(__file__).resolve().parents[1] / "expectations"
+    settings = Settings(raw_dir=tmp_path, processed_dir=tmp_path, expectations_dir=suites)
+    docs = [_document("Russia sent fuel to North Korea."), _document("North Korea sent shells to Russia.")]
+    digest = describe_inputs(docs, "fp1", settings)["digest"]
+    assert describe_inputs(list(reversed(docs)), "fp1", settings)["digest"] == digest  # order does not count
+    assert describe_inputs(docs[:1], "fp1", settings)["digest"] != digest
+    assert describe_inputs(docs, "fp2", settings)["digest"] != digest
+    dated = [docs[0], _document("North Korea sent shells to Russia.", published="2024-03-01")]
+    assert describe_inputs(dated, "fp1", settings)["digest"] != digest
+    changed = tmp_path / "expectations"
+    shutil.copytree(suites, changed)
+    (changed / "events.json").write_text((suites / "events.json").read_text().replace("}", "} ", 1))
+    other = Settings(raw_dir=tmp_path, processed_dir=tmp_path, expectations_dir=changed)
+    assert describe_inputs(docs, "fp1", other)["digest"] != digest
 
 
 def test_cache_keys_follow_text_metadata_and_fingerprint():
@@ -172,7 +222,8 @@ def test_release_holds_every_table_in_both_formats_with_contract_types(seed_rele
 def test_release_files(seed_release):
     names = {p.name for p in seed_release.release.iterdir()}
     expected = {f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")}
-    expected |= {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json", "index.html"}
+    expected |= {"datapackage.json", "SHA256SUMS", "CHANGES.md", "validation.json", "rejected.json", "index.html",
+                 "inputs.json"}
     assert names == expected
     validation = json.loads((seed_release.release / "validation.json").read_text())
     assert validation["success"] is True and validation["n_failed"] == 0
@@ -211,16 +262,128 @@ def test_eval_floor_on_the_seeds(seed_release, gold_dir, eval_floors):
 # --- runs after the first -------------------------------------------------------------
 
 
+def build_with_task_runs(raw: Path, processed: Path):
+    """build_release, and the names of the task runs Prefect recorded for that flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+
+    from flows.pipeline import build_release
+
+    state = build_release(raw=raw, processed=processed, return_state=True)
+    summary = state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+            task_run_filter=TaskRunFilter(),
+        )
+    return summary, {run.name.rsplit("-", 1)[0] for run in runs}
+
+
+def forbid_building(monkeypatch) -> None:
+    """Any stage after ingest that a run with nothing new must not reach fails the test."""
+    import armsledger.pipeline as pipeline
+
+    for name in ("batches", "extract_documents", "normalise", "check", "publish"):
+        def forbidden(*args, _name=name, **kwargs):
+            raise AssertionError(f"pipeline.{_name} was called on a run with nothing new")
+
+        monkeypatch.setattr(pipeline, name, forbidden)
+
+
 @pytest.mark.slow
-def test_second_run_publishes_nothing_and_parses_nothing(copy_run, seed_release):
+def test_second_run_stops_after_ingest(copy_run, seed_release, monkeypatch):
     raw, processed = copy_run()
     before = snapshot(processed / "releases")
-    summary = build(raw, processed)
+    forbid_building(monkeypatch)
+    summary, tasks = build_with_task_runs(raw, processed)
     assert not summary.published and summary.version is None
-    assert summary.reason.startswith("no change")
+    assert not summary.tables_built
+    assert summary.reason.startswith("no change") and seed_release.version in summary.reason
     assert summary.latest_version == seed_release.version
-    assert summary.extracted == 0 and summary.extraction_cached == 2
+    assert summary.extracted == 0 and summary.extraction_cached == 0
+    assert summary.rows == seed_release.summary.rows  # the latest release's rows
+    assert tasks == {"ingest-documents", "extractor-fingerprint", "describe-inputs", "find-unchanged-release"}
     assert snapshot(processed / "releases") == before
+
+
+@pytest.mark.slow
+def test_release_records_the_inputs_it_was_built_from(seed_release):
+    from armsledger.config import load_settings
+    from armsledger.extract.document import fingerprint_of
+    from armsledger.pipeline import describe_inputs, read_raw
+
+    recorded = json.loads((seed_release.release / "inputs.json").read_text())
+    settings = load_settings(seed_release.raw, seed_release.processed)
+    inputs = describe_inputs(read_raw(settings).documents, fingerprint_of(settings.spacy_model), settings)
+    assert recorded == json.loads(json.dumps(inputs))
+    assert recorded["documents"]["count"] == 2
+
+
+@pytest.mark.slow
+def test_a_changed_sidecar_is_rebuilt(copy_run, seed_release):
+    raw, processed = copy_run()
+    sidecar = sorted(raw.rglob("*.meta.yaml"))[0]
+    lines = sidecar.read_text(encoding="utf-8").splitlines()
+    sidecar.write_text("\n".join("title: A revised title" if line.startswith("title:") else line for line in lines)
+                       + "\n", encoding="utf-8")
+    summary, tasks = build_with_task_runs(raw, processed)
+    assert summary.tables_built and summary.published
+    assert summary.changes["documents"] == {"added": 0, "removed": 0, "changed": 1}
+    assert {"normalise-tables", "quality-gate", "publish-release"} <= tasks
+    assert summary.extracted == 1 and summary.extraction_cached == 1  # the other text's extraction is cached
+
+
+@pytest.mark.slow
+def test_a_removed_document_is_rebuilt(copy_run, seed_release):
+    raw, processed = copy_run()
+    text = sorted(p for p in raw.rglob("*") if p.suffix in (".txt", ".md", ".html"))[0]
+    text.unlink()
+    summary, tasks = build_with_task_runs(raw, processed)
+    assert summary.tables_built and summary.published and summary.documents == 1
+    assert summary.changes["documents"] == {"added": 0, "removed": 1, "changed": 0}
+    assert "normalise-tables" in tasks
+
+
+@pytest.mark.slow
+def test_a_changed_expectation_suite_is_checked_then_remembered(copy_run, seed_release, tmp_path, monkeypatch):
+    """New expectations that the tables pass: the run rebuilds and checks them, publishes nothing (same
+    tables), and remembers that these inputs give the latest release: the run after stops after ingest."""
+    raw, processed = copy_run()
+    suites = tmp_path / "expectations"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "expectations", suites)
+    suite = json.loads((suites / "events.json").read_text())
+    suite["expectations"].append({
+        "type": "expect_table_row_count_to_be_between",
+        "kwargs": {"min_value": 1},
+        "meta": {"description": "a new expectation that the seed tables meet"},
+        "severity": "critical",
+    })
+    (suites / "events.json").write_text(json.dumps(suite))
+    monkeypatch.setenv("ARMSLEDGER_EXPECTATIONS", str(suites))
+    expectations = seed_release.summary.expectations
+
+    summary, tasks = build_with_task_runs(raw, processed)
+    assert summary.tables_built and summary.validation_success and summary.expectations == expectations + 1
+    assert not summary.published and summary.reason.startswith("no change: the tables equal")
+    assert "quality-gate" in tasks
+
+    again, tasks = build_with_task_runs(raw, processed)
+    assert not again.tables_built and again.latest_version == seed_release.version
+    assert "quality-gate" not in tasks
+
+
+@pytest.mark.slow
+def test_a_tampered_or_missing_latest_release_is_rebuilt(copy_run, seed_release):
+    raw, processed = copy_run()
+    latest = processed / "releases" / seed_release.version
+    inputs = latest / "inputs.json"
+    inputs.write_text(inputs.read_text() + " ")  # no longer what SHA256SUMS says
+    summary, _ = build_with_task_runs(raw, processed)
+    assert summary.tables_built and not summary.published  # the tables themselves still verify and are equal
+
+    shutil.rmtree(latest)  # latest.json now names a release that is not there
+    summary, _ = build_with_task_runs(raw, processed)
+    assert summary.tables_built and summary.published
 
 
 @pytest.mark.slow

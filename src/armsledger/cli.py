@@ -114,13 +114,19 @@ def run(
     The flow runs on Prefect's temporary local server (or on the server that
     PREFECT_API_URL names). A new release appears in processed/releases/VERSION/
     only when every expectation holds and the tables differ from the latest
-    release. Files that cannot be used are listed in the release's rejected.json.
+    release. When the documents, the extractor, the code and the expectations
+    are those the latest release was built from, the run stops after ingest
+    ("no change"), before the Prefect server starts, so such a run leaves no
+    flow run behind (a scheduled deployment makes the same test inside its flow). Files that cannot be used are listed in the release's
+    rejected.json. On a terminal, a progress bar of the documents extracted is
+    shown on stderr (never with --json).
 
     Exit codes: 0 published or no change, 1 validation failed (nothing
     published; the failed expectations are printed), 2 bad usage, 3 other failure.
     """
     settings = _with_dask(_settings(raw, processed), dask_address)
-    summary = _run_flow("build_release", settings, as_json, _print_run)
+    # Starting Prefect's temporary server costs more than all of a run with nothing new to do.
+    summary = _unchanged(settings) or _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
     else:
@@ -128,16 +134,28 @@ def run(
         _print_release_line(summary)
 
 
+def _unchanged(settings):
+    from armsledger.pipeline import check_unchanged
+
+    try:
+        return check_unchanged(settings)
+    except Exception as exc:  # an unreadable release or raw/ here is the flow's to report, with its context
+        err.print(f"[yellow]could not compare the inputs with the latest release ({escape(str(exc))}); running the flow[/]")
+        return None
+
+
 def _print_run(summary) -> None:
     _print_summary(summary, "armsledger run")
 
 
-def _run_flow(name: str, settings, as_json: bool, render=None, storage_dir: Path | None = None):
+def _run_flow(name: str, settings, as_json: bool, render=None, storage_dir: Path | None = None,
+              progress: bool = False):
     """Runs flows.pipeline.<name> and turns its failures into exit codes.
 
     `render(summary)` prints the summary of a run that failed validation (JSON
     instead with as_json). `storage_dir`: the processed/ folder whose cache/
-    holds Prefect's results (default: the run's own processed/).
+    holds Prefect's results (default: the run's own processed/). `progress`:
+    the flow shows a progress bar on stderr when that is a terminal.
     """
     _prepare_prefect(storage_dir or settings.processed_dir)
     from armsledger.pipeline import ValidationFailed
@@ -145,7 +163,7 @@ def _run_flow(name: str, settings, as_json: bool, render=None, storage_dir: Path
 
     flow = flows_pipeline.with_task_runner(getattr(flows_pipeline, name), settings.dask_address)
     try:
-        return flow(raw=settings.raw_dir, processed=settings.processed_dir)
+        return flow(raw=settings.raw_dir, processed=settings.processed_dir, progress=progress)
     except ValidationFailed as exc:
         if as_json and exc.summary is not None:
             typer.echo(exc.summary.to_json(), nl=False)
@@ -166,14 +184,18 @@ def _print_summary(summary, title: str, release_row: bool = True) -> None:
     table.add_row("raw", escape(summary.raw_dir))
     table.add_row("documents read", str(summary.documents))
     table.add_row("documents rejected", f"{summary.rejected} (and {summary.warnings} warnings)")
-    if summary.extracted is not None:
+    if not summary.tables_built:
+        table.add_row("extraction", "not needed: the inputs are those of the latest release")
+    elif summary.extracted is not None:
         table.add_row("extraction", f"{summary.extracted} parsed, {summary.extraction_cached} from the cache")
     for name in TABLES:
         if name in summary.rows:
             table.add_row(f"rows: {name}", str(summary.rows[name]))
     n_failed = len(summary.failed_expectations)
     outcome = (
-        f"[green]passed[/] ({summary.expectations} expectations)"
+        "not run: the tables were not rebuilt"
+        if not summary.tables_built
+        else f"[green]passed[/] ({summary.expectations} expectations)"
         if summary.validation_success
         else f"[red]FAILED[/] ({n_failed} of {summary.expectations} expectations)"
     )
@@ -354,7 +376,7 @@ def validate(
     Exit codes: 0 every expectation holds, 1 at least one failed, 2 bad usage, 3 other failure.
     """
     settings = _settings(raw, processed)
-    summary = _run_flow("check_tables", settings, as_json, _print_validation)
+    summary = _run_flow("check_tables", settings, as_json, _print_validation, progress=not as_json)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
     else:
@@ -500,7 +522,8 @@ def eval_(
     with tempfile.TemporaryDirectory(prefix="armsledger-eval-") as temp:
         settings = _settings(raw, Path(temp) / "processed")
         # The cache is keyed by content, so the project's cache serves eval runs too.
-        summary = _run_flow("build_release", settings, as_json, storage_dir=_default_processed())
+        summary = _run_flow("build_release", settings, as_json, storage_dir=_default_processed(),
+                            progress=not as_json)
         if summary.latest_version is None:
             _fail("the run published no release to score", EXIT_ERROR)
         from armsledger.evaluate import format_report, score_release

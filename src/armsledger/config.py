@@ -52,6 +52,16 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.processed_dir / "cache"
 
+    @property
+    def state_dir(self) -> Path:
+        """What runs remember between them that is neither a release nor a cache entry."""
+        return self.processed_dir / "state"
+
+    @property
+    def inputs_state_file(self) -> Path:
+        """The inputs that were last found to rebuild the latest release exactly (see pipeline.publish)."""
+        return self.state_dir / "inputs.json"
+
     def with_paths(self, raw: Path | None = None, processed: Path | None = None) -> "Settings":
         changes = {}
         if raw is not None:

@@ -8,10 +8,13 @@ without a Prefect server.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,10 +23,21 @@ from armsledger.config import Settings
 from armsledger.ingest import Document, IngestResult, ingest
 from armsledger.schema import TABLES
 
-# Documents per extraction task: large enough that the task overhead (about
-# 0.1-1 s each on a Prefect server) is small against spaCy's time, small enough
-# that a scale-out runner has batches to spread.
-EXTRACT_BATCH_SIZE = 16
+# Documents per extraction task, on average: large enough that the task overhead
+# (about 0.1-1 s each on a Prefect server) is small against spaCy's time (about
+# 0.05 s a document), small enough that two Dask workers have dozens of batches
+# to share at 2,000 documents.
+EXTRACT_BATCH_SIZE = 64
+# No batch holds more than this many times EXTRACT_BATCH_SIZE documents.
+BATCH_LIMIT_FACTOR = 4
+# Part of every document key: bump it when the stored shape of an extraction
+# changes without the extractor's fingerprint changing.
+CACHE_VERSION = "1"
+# Part of every input manifest: bump it when what the manifest covers changes.
+INPUTS_FORMAT = 1
+# The libraries whose versions can change the tables or their checks without any file
+# of this project changing (spaCy's model and rules are in the extractor fingerprint).
+TABLE_LIBRARIES = ("pandas", "pyarrow", "numpy", "spacy", "great-expectations")
 # How long a publisher waits for another one (a scheduled run and a manual run
 # can meet) before it gives up with ReleaseLockedError.
 PUBLISH_LOCK_TIMEOUT_SECONDS = 60.0
@@ -76,6 +90,9 @@ class RunSummary:
     # Documents that spaCy read in this run, and documents whose extraction came from the cache.
     extracted: int | None = None
     extraction_cached: int | None = None
+    # False when the run stopped after ingest because the latest release was built from the same
+    # inputs (documents, extractor, code, expectations): then rows are that release's.
+    tables_built: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,11 +121,39 @@ def rejected_items(ingested: IngestResult) -> list[dict[str, str]]:
 
 
 def batches(documents: Sequence[Document], size: int = EXTRACT_BATCH_SIZE) -> list[list[Document]]:
-    """Documents in doc_id order, cut into batches of at most `size`."""
+    """Documents in doc_id order, cut into batches of `size` documents on average and at most
+    BATCH_LIMIT_FACTOR times that.
+
+    A batch ends after a document whose doc_id hashes to a multiple of `size`
+    (or when it is full): the cuts are chosen by the documents themselves, not
+    by their positions, so that a new or removed document changes the batch it
+    falls in and leaves every other batch, and its cached extraction, as it was.
+    """
     if size < 1:
         raise ValueError("batch size must be at least 1")
-    ordered = sorted(documents, key=lambda d: d.doc_id)
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+    limit = size * BATCH_LIMIT_FACTOR
+    groups: list[list[Document]] = []
+    current: list[Document] = []
+    for document in sorted(documents, key=lambda d: d.doc_id):
+        current.append(document)
+        if len(current) >= limit or _ends_batch(document.doc_id, size):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _ends_batch(doc_id: str, size: int) -> bool:
+    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") % size == 0
+
+
+def document_key(document: Document, fingerprint: str) -> str:
+    """What one document's extraction depends on, as a digest: the extractor's fingerprint, CACHE_VERSION
+    and the document's row (doc_id from the text, the file's sha256, path and sidecar metadata: a new
+    `published` date changes how relative dates resolve)."""
+    payload = json.dumps([CACHE_VERSION, fingerprint, document.row()], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
 def load_extractor(settings: Settings) -> Any:
@@ -129,6 +174,11 @@ def extract_document(extractor: Any, document: Document) -> Any:
     if "text" not in parameters:
         return extractor.extract(document)
     return extractor.extract(document.doc_id, document.text, document.published, document.published_precision)
+
+
+def extract_documents(extractor: Any, documents: Sequence[Document]) -> Iterator[Any]:
+    """Each document's DocumentExtraction, in order, the texts parsed in batches by spaCy (nlp.pipe)."""
+    return extractor.extract_many((d.doc_id, d.text, d.published, d.published_precision) for d in documents)
 
 
 def normalise(documents: Sequence[Document], extractions: Sequence[Any]) -> dict[str, pd.DataFrame]:
@@ -153,14 +203,128 @@ def gate(report: Any, summary: RunSummary | None = None) -> Any:
     return report
 
 
+def describe_inputs(documents: Sequence[Document], fingerprint: str, settings: Settings) -> dict[str, Any]:
+    """The input manifest of a run: a digest of everything the tables are made from and checked with.
+
+    Its parts: every document's key (text, path, sidecar metadata and the
+    extractor fingerprint: model, gazetteers, rules), the armsledger code that
+    turns extractions into tables and checks them (every module and data file
+    of the package, a superset that cannot miss one), the expectation suites in
+    use, and the versions of the libraries that build and check the tables.
+    Two runs with the same `digest` build the same tables and pass or fail the
+    same expectations.
+    """
+    keys = sorted(document_key(d, fingerprint) for d in documents)
+    parts = {
+        "documents": {"count": len(keys), "keys_sha256": _sha256_lines(keys)},
+        "extractor_fingerprint": fingerprint,
+        "code_sha256": code_digest(),
+        "expectations_sha256": expectations_digest(settings.expectations_dir),
+        "libraries": library_versions(),
+    }
+    digest = hashlib.sha256(json.dumps([INPUTS_FORMAT, parts], sort_keys=True).encode("utf-8")).hexdigest()
+    return {"format": INPUTS_FORMAT, "digest": digest, **parts}
+
+
+def code_digest() -> str:
+    """SHA-256 of every module and data file of the armsledger package (paths and bytes)."""
+    from armsledger.config import PACKAGE_DIR
+
+    files = sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml")
+                   and "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def expectations_digest(expectations_dir: Path) -> str:
+    """SHA-256 of the expectation suite of every table (a missing suite counts as its absence)."""
+    from armsledger.expectation_suites import suite_path
+
+    digest = hashlib.sha256()
+    for name in TABLES:
+        path = suite_path(expectations_dir, name)
+        digest.update(name.encode("utf-8") + b"\0" + (path.read_bytes() if path.is_file() else b"(missing)") + b"\0")
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed version of each of TABLE_LIBRARIES (None when one is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in TABLE_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _sha256_lines(lines: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def unchanged_release(inputs: Mapping[str, Any], settings: Settings) -> str | None:
+    """The latest release if it was built from these inputs (and is whole, its files matching
+    its SHA256SUMS); None when anything differs, is missing or does not verify."""
+    from armsledger.publish import release_built_from
+
+    return release_built_from(settings.releases_dir, inputs["digest"], settings.inputs_state_file)
+
+
+def check_unchanged(settings: Settings) -> RunSummary | None:
+    """The no-change summary when raw/ and everything else that makes the tables are those of the
+    latest release; None when a run has something to build. The same test as the flow's first
+    stages, made before any orchestration starts."""
+    from armsledger.extract.document import fingerprint_of
+
+    ingested = read_raw(settings)
+    inputs = describe_inputs(ingested.documents, fingerprint_of(settings.spacy_model), settings)
+    version = unchanged_release(inputs, settings)
+    return None if version is None else unchanged_summary(settings, ingested, version)
+
+
+def unchanged_summary(settings: Settings, ingested: IngestResult, version: str) -> RunSummary:
+    """The RunSummary of a run that stopped after ingest: the latest release `version` stands, with its rows."""
+    from armsledger.publish import catalog_entry
+
+    return RunSummary(
+        raw_dir=str(settings.raw_dir),
+        processed_dir=str(settings.processed_dir),
+        documents=len(ingested.documents),
+        rejected=len(ingested.rejected),
+        warnings=len(ingested.warnings),
+        rows=dict(catalog_entry(settings.releases_dir, version)["rows"]),
+        validation_success=True,
+        expectations=0,
+        failed_expectations=[],
+        validation_by_table={},
+        published=False,
+        version=None,
+        release_path=None,
+        latest_version=version,
+        reason=f"no change: the inputs equal those of release {version} (tables not rebuilt)",
+        rejected_files=rejected_items(ingested),
+        extracted=0,
+        extraction_cached=0,
+        tables_built=False,
+    )
+
+
 def publish(
     tables: Mapping[str, pd.DataFrame],
     report: Any,
     rejected: list[dict[str, str]],
     settings: Settings,
     lock_timeout: float = PUBLISH_LOCK_TIMEOUT_SECONDS,
+    inputs: Mapping[str, Any] | None = None,
 ):
-    """A new release under processed/releases/, or none when the tables equal the latest one."""
+    """A new release under processed/releases/, or none when the tables equal the latest one.
+
+    `inputs` (describe_inputs) goes into the new release as inputs.json; when
+    the tables equal the latest release, it is recorded as reproducing that
+    release, so that the next run with the same inputs stops after ingest.
+    """
     from armsledger.publish import publish_release
 
     if not report.success:  # the gate comes first; this keeps a direct caller from skipping it
@@ -171,6 +335,8 @@ def publish(
         validation=report.to_dict(),
         rejected=rejected,
         lock_timeout=lock_timeout,
+        inputs=inputs,
+        inputs_state_file=settings.inputs_state_file if inputs is not None else None,
     )
 
 
@@ -260,14 +426,16 @@ def run_pipeline(
     ingested = read_raw(settings)
     say(f"ingested {len(ingested.documents)} documents, rejected {len(ingested.rejected)}")
     extractor = extractor or load_extractor(settings)
-    extractions = [extract_document(extractor, d) for batch in batches(ingested.documents) for d in batch]
+    ordered = [d for batch in batches(ingested.documents) for d in batch]
+    extractions = list(extract_documents(extractor, ordered))
     say(f"extracted {len(extractions)} documents")
-    tables = normalise(ingested.documents, extractions)
+    tables = normalise(ordered, extractions)
     report = check(tables, ingested.documents, settings)
     counts = {"extracted": len(extractions), "extraction_cached": 0}
     gate(report, summarise(settings, ingested, tables, report, **counts))
     say(f"validation passed ({len(report.results)} expectations)")
-    result = publish(tables, report, rejected_items(ingested), settings) if publish_tables else None
+    inputs = describe_inputs(ingested.documents, extractor.fingerprint, settings)
+    result = publish(tables, report, rejected_items(ingested), settings, inputs=inputs) if publish_tables else None
     return summarise(settings, ingested, tables, report, result, **counts)
 
 
@@ -278,8 +446,11 @@ __all__ = [
     "ValidationFailed",
     "batches",
     "check",
+    "describe_inputs",
+    "document_key",
     "failed_expectations",
     "extract_document",
+    "extract_documents",
     "gate",
     "load_extractor",
     "normalise",
@@ -288,5 +459,7 @@ __all__ = [
     "rejected_items",
     "run_pipeline",
     "summarise",
+    "unchanged_release",
+    "unchanged_summary",
     "validation_counts",
 ]

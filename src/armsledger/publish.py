@@ -2,7 +2,8 @@
 
 A release folder `releases_dir/VERSION/` holds, per table, `TABLE.parquet` and
 `TABLE.csv`, plus `datapackage.json`, `CHANGES.md`, `validation.json`,
-`rejected.json`, `index.html` (the landing page, armsledger.site) and `SHA256SUMS`. It is built in a temporary folder, checked
+`rejected.json`, `inputs.json` (what the tables were built from, when the caller
+says), `index.html` (the landing page, armsledger.site) and `SHA256SUMS`. It is built in a temporary folder, checked
 with frictionless, and renamed into place; `catalog.json` and then
 `latest.json` follow. A lock file keeps two publishers from interleaving.
 """
@@ -38,10 +39,13 @@ from armsledger.releases import (
     PUBLIC_FILE_MODE,
     SUMS_FILE,
     TEMP_PREFIX,
+    InvalidReleaseNameError,
     TableDiff,
     diff_tables,
     fsync_dir,
+    latest_version,
     list_releases,
+    parse_sha256sums,
     read_release_table,
     version_key,
     write_atomically,
@@ -55,6 +59,11 @@ PACKAGE_FILE = "datapackage.json"
 CHANGES_FILE = "CHANGES.md"
 VALIDATION_FILE = "validation.json"
 REJECTED_FILE = "rejected.json"
+INPUTS_FILE = "inputs.json"
+# frictionless reads each CSV's first rows (and the key tables the foreign keys look up); every byte of
+# every file is checked against the descriptor's hashes, and every row was checked by the expectations.
+# Reading every row in frictionless costs about 1 s per 1,000 documents, the rest of publishing about as much.
+PACKAGE_CHECK_ROWS = 1000
 PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
 
 # Every option that affects the bytes is pinned, so that the same table gives the
@@ -125,6 +134,8 @@ def publish_release(
     today: datetime.date | None = None,
     lock_timeout: float = 0.0,
     check_package: bool = True,
+    inputs: Mapping[str, Any] | None = None,
+    inputs_state_file: Path | None = None,
 ) -> PublishResult:
     """Input: one frame per contract table, the releases folder, the validation results and the
     rejected files. Output: a new release folder (or none when the tables equal the newest release),
@@ -132,7 +143,11 @@ def publish_release(
 
     `today` (UTC by default) names the version; `lock_timeout` is how long to wait
     for another publisher before ReleaseLockedError; `check_package` runs
-    frictionless on the built release before it is moved into place.
+    frictionless on the built release before it is moved into place. `inputs`
+    (a manifest with a `digest`, see pipeline.describe_inputs) is written into
+    a new release as inputs.json; when the tables equal the newest release it
+    is written to `inputs_state_file` instead, bound to that release, so that
+    release_built_from knows these inputs give that release too.
     """
     releases_dir = Path(releases_dir)
     new_tables = tables_to_arrow(tables)
@@ -148,11 +163,14 @@ def publish_release(
         if previous and tables_equal(old_tables, new_tables):
             # Repairs the indexes if a killed run left them behind the folders.
             write_indexes(releases_dir)
+            if inputs is not None and inputs_state_file is not None:
+                record_inputs(inputs_state_file, releases_dir, previous, inputs)
             return PublishResult(None, None, False, {n: d.counts() for n, d in diffs.items()},
                                  f"no change: the tables equal release {previous}")
         version = next_version(today or utc_today(), existing)
         path = build_release(releases_dir, version, new_tables, diffs, previous,
-                             validation=validation, rejected=rejected, check_package=check_package)
+                             validation=validation, rejected=rejected, check_package=check_package,
+                             inputs=inputs)
         write_indexes(releases_dir)
         first = "first release" if previous is None else f"changes against {previous}"
         return PublishResult(version, path, True, {n: d.counts() for n, d in diffs.items()},
@@ -276,6 +294,7 @@ def build_release(
     validation: dict,
     rejected: list[dict],
     check_package: bool,
+    inputs: Mapping[str, Any] | None = None,
 ) -> Path:
     """Input: everything a release holds. Output: `releases_dir/VERSION/`, which appears whole
     (one rename of a fully written, flushed temporary folder) or not at all."""
@@ -283,7 +302,8 @@ def build_release(
     try:
         # mkdtemp makes the folder private; a release is public, and a web server may run as another user.
         temp.chmod(PUBLIC_DIR_MODE)
-        write_release_files(temp, version, tables, diffs, previous, validation=validation, rejected=rejected)
+        write_release_files(temp, version, tables, diffs, previous, validation=validation, rejected=rejected,
+                            inputs=inputs)
         if check_package:
             validate_package(temp / PACKAGE_FILE)
         final = releases_dir / version
@@ -304,6 +324,7 @@ def write_release_files(
     *,
     validation: dict,
     rejected: list[dict],
+    inputs: Mapping[str, Any] | None = None,
 ) -> None:
     """Input: an empty folder and the release's contents. Output: every release file in it, flushed,
     SHA256SUMS last so that it covers all the others."""
@@ -316,6 +337,8 @@ def write_release_files(
     files[CHANGES_FILE] = changes_markdown(version, previous, tables, diffs).encode("utf-8")
     files[VALIDATION_FILE] = json_bytes(validation)
     files[REJECTED_FILE] = json_bytes(sorted(rejected, key=lambda item: (str(item["path"]), str(item["reason"]))))
+    if inputs is not None:
+        files[INPUTS_FILE] = json_bytes(dict(inputs))
     add_release_page(files, version, previous, diffs)  # index.html; see "landing pages" below
     files[SUMS_FILE] = sha256sums_text(files).encode("utf-8")
     for name, data in files.items():
@@ -476,12 +499,102 @@ def key_line(label: str, keys: tuple[str, ...]) -> str:
     return f"- {label} ({len(keys)}): {shown}{more}"
 
 
-def validate_package(descriptor: Path) -> None:
-    """Input: a built release's datapackage.json. Output: nothing, or PackageInvalidError with the first errors."""
-    report = frictionless.validate(str(descriptor))
+def validate_package(descriptor: Path, limit_rows: int | None = PACKAGE_CHECK_ROWS) -> None:
+    """Input: a built release's datapackage.json. Output: nothing, or PackageInvalidError with the first errors.
+
+    frictionless checks the descriptor (profile, schemas, keys) and each CSV's
+    header and first `limit_rows` rows (None: all) against the field types,
+    constraints and keys; then every file the descriptor lists is read whole and
+    its size and SHA-256 compared with the descriptor's.
+    """
+    report = frictionless.validate(str(descriptor), limit_rows=limit_rows)
     if not report.valid:
         errors = report.flatten(["taskName", "rowNumber", "fieldName", "type", "note"])[:10]
         raise PackageInvalidError(f"{descriptor} fails frictionless validation: {errors}")
+    mismatched = package_file_mismatches(descriptor)
+    if mismatched:
+        raise PackageInvalidError(f"{descriptor} does not describe its files: {mismatched[:10]}")
+
+
+def package_file_mismatches(descriptor: Path) -> list[str]:
+    """Input: a datapackage.json. Output: the files it lists (CSV resources and parquetFiles) whose bytes
+    or SHA-256 differ from what it records, or that are missing."""
+    package = json.loads(Path(descriptor).read_text(encoding="utf-8"))
+    mismatched = []
+    for entry in [*package.get("resources", []), *package.get("parquetFiles", [])]:
+        path = Path(descriptor).parent / entry["path"]
+        if not path.is_file():
+            mismatched.append(f"{entry['path']}: missing")
+        elif file_facts(path.read_bytes()) != {"bytes": entry.get("bytes"), "hash": entry.get("hash")}:
+            mismatched.append(f"{entry['path']}: bytes or hash differ")
+    return mismatched
+
+
+# --- what a release was built from ------------------------------------------------
+
+
+def release_built_from(releases_dir: Path, digest: str, inputs_state_file: Path | None = None) -> str | None:
+    """Input: a releases folder, an input manifest's digest and the state file of record_inputs.
+    Output: the release latest.json names if it was built from inputs with this digest (its
+    inputs.json) or they were found to rebuild it exactly (the state file), and every file of it
+    matches its SHA256SUMS; else None (no release, a missing or changed file, other inputs)."""
+    try:
+        version = latest_version(releases_dir)
+    except (InvalidReleaseNameError, OSError, ValueError):
+        return None
+    # latest.json behind the newest folder (a publisher killed in between): a full run repairs the indexes.
+    if version is None or list_releases(releases_dir)[-1:] != [version]:
+        return None
+    folder = Path(releases_dir) / version
+    if not release_is_whole(folder):
+        return None
+    known = {_json_object(folder / INPUTS_FILE).get("digest")}
+    if inputs_state_file is not None:
+        state = _json_object(Path(inputs_state_file))
+        if state.get("version") == version and state.get("sha256sums") == _sha256_file(folder / SUMS_FILE):
+            known.add(state.get("digest"))
+    return version if digest in known else None
+
+
+def release_is_whole(folder: Path) -> bool:
+    """Input: a release folder. Output: whether SHA256SUMS lists every other file in it, and every
+    listed file exists with that SHA-256 (what `sha256sum -c` and armsledger.load check)."""
+    try:
+        sums = parse_sha256sums((folder / SUMS_FILE).read_text(encoding="utf-8"))
+        present = {p.name for p in folder.iterdir() if p.name != SUMS_FILE}
+    except (OSError, UnicodeDecodeError):
+        return False
+    if present != set(sums) or not all(f"{name}.parquet" in sums for name in schema.TABLES):
+        return False
+    return all(_sha256_file(folder / name) == digest for name, digest in sums.items())
+
+
+def record_inputs(state_file: Path, releases_dir: Path, version: str, inputs: Mapping[str, Any]) -> None:
+    """Input: the state file, a release and the inputs just found to rebuild its tables exactly.
+    Output: the state file naming them, bound to the release's SHA256SUMS (replaced atomically)."""
+    state = {"digest": inputs["digest"], "version": version,
+             "sha256sums": _sha256_file(Path(releases_dir) / version / SUMS_FILE)}
+    Path(state_file).parent.mkdir(parents=True, exist_ok=True)
+    replace_if_changed(Path(state_file), json_bytes(state))
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def _json_object(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 # --- indexes ---------------------------------------------------------------------

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from spacy.tokens import Doc, Span, Token
 
 from armsledger.extract.nlp import ACTOR_ID_PREFIX, PLACE_ID_PREFIX
+from armsledger.extract.parsed import ParsedDocument
 from armsledger.extract.records import ActorInfo, Mention, actor_key
 from armsledger.extract.resources import KnownActor, Resources, country_code
-from armsledger.extract.syntax import is_heading
 
 SUBJECT_PRONOUNS = {"he", "she"}
 PERSON_PRONOUNS = {"he", "him", "his", "she", "her", "himself", "herself"}
@@ -39,8 +39,8 @@ class DocumentActors:
         if span.text != known.name and not (len(span) == 1 and span.text.islower()):
             known.aliases.add(span.text)
         self.mentions.append(Mention(span.start_char, span.end_char, span.text, key))
-        for token in span:
-            self.token_actor[token.i] = key
+        for i in range(span.start, span.end):
+            self.token_actor[i] = key
         return key
 
     def actor_of(self, token: Token) -> str | None:
@@ -99,57 +99,57 @@ def _info(known: KnownActor) -> ActorInfo:
     return ActorInfo(known.name, known.type, known.country, known.role, known.wikidata_id, set())
 
 
-def find_actors(doc: Doc, resources: Resources) -> DocumentActors:
+def find_actors(parsed: ParsedDocument, resources: Resources) -> DocumentActors:
     """Named actors, leaders described by their country, and pronouns resolved to people."""
     actors = DocumentActors(resources)
-    # every word of a title: "Lieutenant General", "Deputy Defence Minister"
-    titles = {w for t in resources.lexicon["titles"] for w in t.lower().split()}
-    full_names = _full_person_names(doc, titles)
-    for ent in doc.ents:
+    titles = resources.title_words
+    full_names = _full_person_names(parsed, titles)
+    for ent in parsed.ents:
         if ent.ent_id_.startswith(PLACE_ID_PREFIX):
             continue
-        if is_heading(ent.sent):
+        if parsed.is_heading_at(ent.start):
             continue
         if ent.ent_id_.startswith(ACTOR_ID_PREFIX):
-            _add_known(actors, ent, resources, titles, full_names)
+            _add_known(actors, ent, resources, titles, full_names, parsed)
         elif ent.label_ == "PERSON":
-            _add_person(actors, ent, resources, titles, full_names)
+            _add_person(actors, ent, resources, titles, full_names, parsed)
         elif ent.label_ == "GPE":
             _add_state(actors, ent, resources)
         elif ent.label_ == "ORG":
-            _add_organization(actors, ent, resources, full_names)
-    _add_described_leaders(actors, doc, resources)
-    _add_administrations(actors, doc)
-    _add_named_bodies(actors, doc, resources)
-    _add_states_inside_names(actors, doc, resources)
+            _add_organization(actors, ent, resources, full_names, parsed)
+    _add_described_leaders(actors, parsed, resources)
+    _add_administrations(actors, parsed)
+    _add_named_bodies(actors, parsed, resources)
+    _add_states_inside_names(actors, parsed.doc, resources)
     _absorb(actors, resources)
     actors.mentions.sort(key=lambda m: (m.char_start, m.char_end))
-    _resolve_pronouns(actors, doc)
+    _resolve_pronouns(actors, parsed)
     return actors
 
 
-def _name_tokens(ent: Span, titles: set[str]) -> tuple[Span, str | None]:
+def _name_tokens(ent: Span, titles: frozenset[str], parsed: ParsedDocument) -> tuple[Span, str | None]:
     """The name without titles or possessive, widened over adjacent capitalised name tokens."""
-    doc = ent.doc
+    doc, tokens, lower, sentence_of_token = parsed.doc, parsed.tokens, parsed.lower, parsed.sentence_of_token
+    sentence = sentence_of_token[ent.start]
     start, end = ent.start, ent.end
-    while start > 0 and _is_name_token(doc[start - 1]) and doc[start - 1].lower_ not in titles and doc[start - 1].sent == ent.sent:
+    while start > 0 and _is_name_token(tokens[start - 1]) and lower[start - 1] not in titles and sentence_of_token[start - 1] == sentence:
         start -= 1
-    while end < len(doc) and _is_name_token(doc[end]) and doc[end].lower_ not in titles and doc[end].sent == ent.sent:
+    while end < len(tokens) and _is_name_token(tokens[end]) and lower[end] not in titles and sentence_of_token[end] == sentence:
         end += 1
     role_tokens = []
-    while start < end and (doc[start].lower_ in titles or doc[start].lower_ in {"the", "a"}):
-        role_tokens.append(doc[start])
+    while start < end and (lower[start] in titles or lower[start] in {"the", "a"}):
+        role_tokens.append(start)
         start += 1
     # titles directly before the widened name also give the role
     if not role_tokens:
         i = start - 1
-        while i >= 0 and doc[i].lower_ in titles and doc[i].sent == ent.sent:
-            role_tokens.insert(0, doc[i])
+        while i >= 0 and lower[i] in titles and sentence_of_token[i] == sentence:
+            role_tokens.insert(0, i)
             i -= 1
-    while end > start and doc[end - 1].text in {"'s", "’s", "'", "’"}:
+    while end > start and tokens[end - 1].text in {"'s", "’s", "'", "’"}:
         end -= 1
-    words = [t for t in role_tokens if t.lower_ not in {"the", "a"}]
-    role = doc[words[0].i : words[-1].i + 1].text if words else None
+    words = [i for i in role_tokens if lower[i] not in {"the", "a"}]
+    role = parsed.span_text(words[0], words[-1] + 1) if words else None
     return doc[start:end], role
 
 
@@ -157,13 +157,13 @@ def _is_name_token(token: Token) -> bool:
     return token.pos_ == "PROPN" and token.text[:1].isupper() and token.ent_type_ in {"", "PERSON"} and token.is_alpha
 
 
-def _full_person_names(doc: Doc, titles: set[str]) -> dict[str, str]:
+def _full_person_names(parsed: ParsedDocument, titles: frozenset[str]) -> dict[str, str]:
     """Single name parts ("Panda", "Shoigu") to the full names of people in the document."""
     parts: dict[str, str] = {}
-    for ent in doc.ents:
+    for ent in parsed.ents:
         if ent.label_ != "PERSON":
             continue
-        name, _ = _name_tokens(ent, titles)
+        name, _ = _name_tokens(ent, titles, parsed)
         if len(name) >= 2:
             full = name.text
             for token in name:
@@ -171,21 +171,21 @@ def _full_person_names(doc: Doc, titles: set[str]) -> dict[str, str]:
     return parts
 
 
-def _add_known(actors, ent, resources, titles, full_names) -> None:
+def _add_known(actors, ent, resources, titles, full_names, parsed) -> None:
     known = resources.actor_by_name[ent.ent_id_[len(ACTOR_ID_PREFIX):]]
     if known.type == "person":
-        name, role = _name_tokens(ent, titles)
+        name, role = _name_tokens(ent, titles, parsed)
         if name.text not in resources.actor_by_alias and len(name) > len(ent):
             # "Kim" of the gazetteer followed by more of a name is someone else
-            _add_person(actors, ent, resources, titles, full_names)
+            _add_person(actors, ent, resources, titles, full_names, parsed)
             return
         actors.add(name if len(name) else ent, _info(known), role)
         return
     actors.add(ent, _info(known))
 
 
-def _add_person(actors, ent, resources, titles, full_names) -> None:
-    name, role = _name_tokens(ent, titles)
+def _add_person(actors, ent, resources, titles, full_names, parsed) -> None:
+    name, role = _name_tokens(ent, titles, parsed)
     if not len(name):
         return
     if name.root.dep_ == "compound" and name.root.head.pos_ == "NOUN":
@@ -203,7 +203,7 @@ def _add_person(actors, ent, resources, titles, full_names) -> None:
         actors.add(name, info, role)
         return
     appos = _apposition(name)
-    country = _country_near(name, resources) or (_country_named_in(appos, resources) if appos is not None else None)
+    country = _country_near(name, resources, parsed) or (_country_named_in(appos, resources) if appos is not None else None)
     info = ActorInfo(name.text, "person", country=country)
     actors.add(name, info, role or _apposition_role(name))
 
@@ -225,7 +225,7 @@ def _add_state(actors, ent, resources) -> None:
     actors.add(span, _info(known))
 
 
-def _add_organization(actors, ent, resources, full_names) -> None:
+def _add_organization(actors, ent, resources, full_names, parsed) -> None:
     span = ent
     if span[0].lower_ == "the":
         span = span[1:]
@@ -246,79 +246,90 @@ def _add_organization(actors, ent, resources, full_names) -> None:
     heads = resources.words("organization_heads")
     named_body = all(t.text[:1].isupper() or t.lower_ in NAME_LINKS for t in span) and span[0].text[:1].isupper()
     if len(span) >= 2 and (span[-1].lower_ in heads or (named_body and any(t.lower_ in heads for t in span))) and all(t.is_alpha or t.text in {"'", "’", "-", "&", "."} for t in span):
-        actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources)))
+        actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources, parsed)))
 
 
-def _add_described_leaders(actors, doc, resources) -> None:
+def _add_described_leaders(actors, parsed: ParsedDocument, resources) -> None:
     """"the North Korean leader", "Russia's president": the leader the gazetteer knows."""
+    doc = parsed.doc
     leader_nouns = resources.words("leader_nouns")
-    for token in doc:
-        if token.lemma_.lower() not in leader_nouns or token.i in actors.token_actor or token.tag_ != "NN":
+    for i, lemma in enumerate(parsed.lemma):
+        if lemma not in leader_nouns or i in actors.token_actor:
+            continue
+        token = parsed.tokens[i]
+        if token.tag_ != "NN":
             continue
         country = None
         start = token.i
         for child in token.children:
             if child.dep_ in {"amod", "compound", "poss"}:
-                state = _state_named_by(child, doc, resources, actors)
+                state = _state_named_by(child, parsed, resources, actors)
                 if state is not None:
                     country = state.country
-                    start = min(start, _span_start(child, doc))
+                    start = min(start, _span_start(child, parsed))
         leader = resources.leader_by_country.get(country) if country else None
         if leader is None:
             continue
         span = doc[start : token.i + 1]
-        if any(t.i in actors.token_actor for t in span):
+        if any(j in actors.token_actor for j in range(start, token.i + 1)):
             # "Russia's leader": keep Russia's own mention, add the leader word only
             span = doc[token.i : token.i + 1]
         actors.add(span, _info(leader))
 
 
-def _state_named_by(token: Token, doc: Doc, resources: Resources, actors: DocumentActors) -> KnownActor | None:
+def _state_named_by(token: Token, parsed: ParsedDocument, resources: Resources, actors: DocumentActors) -> KnownActor | None:
     key = actors.token_actor.get(token.i)
     if key and actors.info[key].type == "state":
         return resources.actor_by_name.get(actors.info[key].name) or resources.state_for_country(actors.info[key].country)
     if token.ent_type_ == "NORP":
-        ent = next((e for e in doc.ents if e.start <= token.i < e.end), None)
+        ent = parsed.ent_of_token.get(token.i)
         if ent is not None:
             return resources.state_by_demonym.get(ent.text)
     return resources.state_by_demonym.get(token.text)
 
 
-def _span_start(token: Token, doc: Doc) -> int:
-    ent = next((e for e in doc.ents if e.start <= token.i < e.end), None)
+def _span_start(token: Token, parsed: ParsedDocument) -> int:
+    ent = parsed.ent_of_token.get(token.i)
     return ent.start if ent is not None else token.i
 
 
-def _add_administrations(actors, doc) -> None:
+def _add_administrations(actors, parsed: ParsedDocument) -> None:
     """"the Trump administration": a government named after the person who leads it."""
-    for token in doc:
-        if token.lower_ != "administration" or token.i == 0:
+    doc = parsed.doc
+    for i, lower in enumerate(parsed.lower):
+        if lower != "administration" or i == 0:
             continue
-        prev = doc[token.i - 1]
+        token = parsed.tokens[i]
+        prev = parsed.tokens[i - 1]
         key = actors.token_actor.get(prev.i)
         if key and actors.info[key].type == "person":
             person = actors.info[key]
             span = doc[prev.i : token.i + 1]
             # the person's own mention gives way to the administration's
             actors.mentions = [m for m in actors.mentions if not (m.char_start >= span.start_char and m.char_end <= span.end_char)]
-            for t in span:
-                actors.token_actor.pop(t.i, None)
+            for j in range(span.start, span.end):
+                actors.token_actor.pop(j, None)
             actors.add(span, ActorInfo(f"{person.name.split()[-1]} administration", "organization", country=person.country))
 
 
-def _add_named_bodies(actors: DocumentActors, doc: Doc, resources: Resources) -> None:
+def _add_named_bodies(actors: DocumentActors, parsed: ParsedDocument, resources: Resources) -> None:
     """"the Conflict Armament Research group": capitalised names before a body's lower-case head noun."""
+    doc, tokens = parsed.doc, parsed.tokens
     heads = resources.words("organization_heads")
-    for token in doc:
-        if token.lower_ not in heads or not token.is_lower or token.i in actors.token_actor or token.pos_ != "NOUN":
+    for i, lower in enumerate(parsed.lower):
+        if lower not in heads:
             continue
-        start = token.i
-        while start > token.sent.start and doc[start - 1].pos_ == "PROPN" and doc[start - 1].text[:1].isupper() and doc[start - 1].is_alpha and doc[start - 1].i not in actors.token_actor and doc[start - 1].ent_type_ not in {"GPE", "PERSON", "NORP", "DATE"}:
+        token = tokens[i]
+        if not token.is_lower or i in actors.token_actor or token.pos_ != "NOUN":
+            continue
+        start = i
+        sent_start = parsed.sent(i).start
+        while start > sent_start and tokens[start - 1].pos_ == "PROPN" and tokens[start - 1].text[:1].isupper() and tokens[start - 1].is_alpha and start - 1 not in actors.token_actor and tokens[start - 1].ent_type_ not in {"GPE", "PERSON", "NORP", "DATE"}:
             start -= 1
-        if token.i - start < 2:
+        if i - start < 2:
             continue
-        span = doc[start : token.i + 1]
-        actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources)))
+        span = doc[start : i + 1]
+        actors.add(span, ActorInfo(span.text, "organization", country=_country_near(span, resources, parsed)))
 
 
 def _country_named_in(span: Span, resources: Resources) -> str | None:
@@ -334,16 +345,15 @@ def _country_named_in(span: Span, resources: Resources) -> str | None:
     return country
 
 
-def _country_near(span: Span, resources: Resources) -> str | None:
+def _country_near(span: Span, resources: Resources, parsed: ParsedDocument) -> str | None:
     """The country a new name belongs to, where its own phrase says (a demonym or a state)."""
-    doc = span.doc
-    window = doc[max(span.start - 4, span.sent.start) : span.end]
-    for token in window:
+    sent_start = parsed.sent(span.start).start
+    for token in parsed.tokens[max(span.start - 4, sent_start) : span.end]:
         state = resources.state_by_demonym.get(token.text) or resources.actor_by_alias.get(token.text)
         if state is not None and state.type == "state":
             return state.country
-    for ent in doc.ents:
-        if ent.label_ == "NORP" and span.sent.start <= ent.start and ent.end <= span.start and span.start - ent.end <= 4:
+    for ent in parsed.ents:
+        if ent.label_ == "NORP" and sent_start <= ent.start and ent.end <= span.start and span.start - ent.end <= 4:
             state = resources.state_by_demonym.get(ent.text)
             if state is not None:
                 return state.country
@@ -379,17 +389,20 @@ def _apposition_role(name: Span) -> str | None:
     return None
 
 
-def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
+def _resolve_pronouns(actors: DocumentActors, parsed: ParsedDocument) -> None:
     """he/his/she/her to the person last named (subject pronouns prefer the last subject); its to a state or body named earlier in the sentence."""
     last_person = last_subject = None
     last_thing_in_sentence: dict[int, str] = {}
     thing_subject_of_sentence: dict[int, str] = {}  # a state or body named as a sentence's subject
     previous_sentence: dict[int, int] = {}
-    sentences = list(doc.sents)
+    sentences = parsed.sents
     for before, after in zip(sentences, sentences[1:]):
         previous_sentence[after.start] = before.start
-    for token in doc:
-        key = actors.token_actor.get(token.i)
+    # every other token changes nothing below
+    pronouns = {i for i, lower in enumerate(parsed.lower) if lower in PERSON_PRONOUNS or lower in THING_PRONOUNS}
+    for i in sorted(pronouns.union(actors.token_actor)):
+        token = parsed.tokens[i]
+        key = actors.token_actor.get(i)
         if key is not None:
             kind = actors.info[key].type
             if kind == "person":
@@ -397,11 +410,12 @@ def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
                 if token.dep_ in SUBJECT_DEPS or (token.head.dep_ in SUBJECT_DEPS and token.dep_ in {"compound", "appos"}):
                     last_subject = key
             elif kind in {"state", "organization"}:
-                last_thing_in_sentence[token.sent.start] = key
+                sent_start = parsed.sent(i).start
+                last_thing_in_sentence[sent_start] = key
                 if token.dep_ in SUBJECT_DEPS or (token.head.dep_ in SUBJECT_DEPS and token.dep_ == "compound"):
-                    thing_subject_of_sentence.setdefault(token.sent.start, key)
+                    thing_subject_of_sentence.setdefault(sent_start, key)
             continue
-        lower = token.lower_
+        lower = parsed.lower[i]
         if lower in PERSON_PRONOUNS:
             if lower in SUBJECT_PRONOUNS and token.dep_ in SUBJECT_DEPS:
                 referent = last_subject or last_person
@@ -411,11 +425,11 @@ def _resolve_pronouns(actors: DocumentActors, doc: Doc) -> None:
                 actors.pronoun_actor[token.i] = referent
                 if token.dep_ in SUBJECT_DEPS:
                     last_subject = referent
-        elif lower in THING_PRONOUNS and token.sent.start in last_thing_in_sentence:
-            actors.pronoun_actor[token.i] = last_thing_in_sentence[token.sent.start]
-        elif lower == "it" and token.dep_ in SUBJECT_DEPS and token.i == token.sent.start:
+        elif lower in THING_PRONOUNS and parsed.sent(i).start in last_thing_in_sentence:
+            actors.pronoun_actor[token.i] = last_thing_in_sentence[parsed.sent(i).start]
+        elif lower == "it" and token.dep_ in SUBJECT_DEPS and i == parsed.sent(i).start:
             # "Russia has ... . It has sold ...": a sentence opening on "it" continues the last one's named subject
-            referent = thing_subject_of_sentence.get(previous_sentence.get(token.sent.start, -1))
+            referent = thing_subject_of_sentence.get(previous_sentence.get(parsed.sent(i).start, -1))
             if referent:
                 actors.pronoun_actor[token.i] = referent
 

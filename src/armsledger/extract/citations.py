@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import re
 
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Span, Token
 
 from armsledger.extract.actors import DocumentActors
+from armsledger.extract.parsed import ParsedDocument
 from armsledger.extract.records import CitationRecord
 from armsledger.extract.resources import Resources
-from armsledger.extract import syntax
 
 MARKER = re.compile(r"\[(?:(?:citation|cite|ref|note|source|fn)\.?\s*)?\d{1,4}[a-z]?(?:\s*[,–-]\s*\d{1,4})*\]", re.I)
 QUOTE = re.compile(r"[\"“]([^\"“”]{2,2000}?)[\"”]")
@@ -27,35 +27,42 @@ class CitationFinder:
         self.communication = set(lex["communication_nouns"])
         self.groups = {w.lower() for w in lex["group_nouns"]}
         self.hedges = lex["hedges"]
+        # a token whose lemma is in none of these cannot report a claim (see _attributions)
+        self.claim_lemmas = self.speech | self.stance | self.communication
 
-    def find(self, doc: Doc, actors: DocumentActors) -> list[CitationRecord]:
+    def find(self, parsed: ParsedDocument, actors: DocumentActors) -> list[CitationRecord]:
         out: list[CitationRecord] = []
-        for sent in doc.sents:
-            out.extend(self._markers(sent))
-            if syntax.is_heading(sent):
+        for number, sent in enumerate(parsed.sents):
+            text = parsed.sent_texts[number]
+            out.extend(self._markers(sent, text))
+            if parsed.headings[number]:
                 continue
-            quoted = self._quotes(sent, actors)
+            quoted = self._quotes(sent, text, actors)
             out.extend(quoted)
             if not quoted:
-                out.extend(self._attributions(sent, actors))
+                out.extend(self._attributions(sent, text, actors, parsed))
         return out
 
-    def _markers(self, sent: Span) -> list[CitationRecord]:
+    def _markers(self, sent: Span, text: str) -> list[CitationRecord]:
+        if "[" not in text:
+            return []
         return [
-            self._record("marker", sent, marker=m.group(0))
-            for m in MARKER.finditer(sent.text)
+            self._record("marker", sent, text, marker=m.group(0))
+            for m in MARKER.finditer(text)
         ]
 
-    def _attributions(self, sent: Span, actors: DocumentActors) -> list[CitationRecord]:
+    def _attributions(self, sent: Span, text: str, actors: DocumentActors, parsed: ParsedDocument) -> list[CitationRecord]:
         found: dict[str, CitationRecord] = {}
-        text = sent.text
         for m in ACCORDING.finditer(text):
             source = self._source_after(sent, sent.start_char + m.end(), actors)
             if source:
                 key, words = source
-                found.setdefault(key, self._record("attribution", sent, source=key, source_text=words))
-        for token in sent:
-            lemma = token.lemma_.lower()
+                found.setdefault(key, self._record("attribution", sent, text, source=key, source_text=words))
+        for i in range(sent.start, sent.end):
+            lemma = parsed.lemma[i]
+            if lemma not in self.claim_lemmas:
+                continue
+            token = parsed.tokens[i]
             subject_token = None
             # a source states a claim: the verb or stance takes a clause ("said that ...", "sceptical that ...")
             if token.pos_ in {"VERB", "AUX"} and lemma in self.speech and lemma != "be" and _takes_clause(token):
@@ -69,13 +76,13 @@ class CitationFinder:
             source = self._source_at(subject_token, actors)
             if source:
                 key, words = source
-                found.setdefault(key, self._record("attribution", sent, source=key, source_text=words))
+                found.setdefault(key, self._record("attribution", sent, text, source=key, source_text=words))
         return list(found.values())
 
-    def _quotes(self, sent: Span, actors: DocumentActors) -> list[CitationRecord]:
+    def _quotes(self, sent: Span, text: str, actors: DocumentActors) -> list[CitationRecord]:
         """One quote per speaker and sentence: a quotation broken by "he said" is one quotation."""
         out: list[CitationRecord] = []
-        for m in QUOTE.finditer(sent.text):
+        for m in QUOTE.finditer(text):
             quote = m.group(1).strip()
             if len(quote.split()) < MIN_QUOTE_WORDS:
                 continue  # scare quotes around a word or two are not speech
@@ -88,7 +95,7 @@ class CitationFinder:
             if same is not None:
                 same.quote = f"{same.quote} … {quote}"
                 continue
-            out.append(self._record("quote", sent, source=key, source_text=words, quote=quote))
+            out.append(self._record("quote", sent, text, source=key, source_text=words, quote=quote))
         return out
 
     def _speaker(self, sent: Span, start: int, end: int, actors: DocumentActors):
@@ -132,10 +139,11 @@ class CitationFinder:
                 break
         return None
 
-    def _record(self, kind: str, sent: Span, **fields) -> CitationRecord:
-        window = f" {sent.text.lower()} "
+    def _record(self, kind: str, sent: Span, text: str, **fields) -> CitationRecord:
+        """A citation of the sentence sent, whose text is text."""
+        window = f" {text.lower()} "
         hedge = next((h for h in self.hedges if f" {h} " in window), None)
-        return CitationRecord(kind=kind, sentence=sent.text, char_start=sent.start_char, char_end=sent.end_char, hedge=hedge, **fields)
+        return CitationRecord(kind=kind, sentence=text, char_start=sent.start_char, char_end=sent.end_char, hedge=hedge, **fields)
 
 
 def _takes_clause(token: Token) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
+from collections.abc import Callable
 
 from dateparser.date import DateDataParser
 
@@ -24,6 +26,21 @@ PART_RE = r"(?:(?P<part>earlier|later|early|mid|late|the (?:end|beginning|start|
 LEADING = re.compile(r"^(?:in|on|by|since|during|from|until|of|at|as of|as early as|around|about)\s+", re.I)
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "a": 1, "an": 1}
 NO_DATE = DateValue(None, None, None, None)
+ARTICLE_BEFORE_MONTH = re.compile(r"^the\s+(?=(?:%s)\b)" % MONTH_RE)
+SPACES = re.compile(r"\s+")
+YEAR = re.compile(PART_RE + r"(?P<y>(?:19|20)\d{2})")
+MONTH_YEAR = re.compile(PART_RE + r"(?P<m>%s)\.? (?:of )?(?P<y>(?:19|20)\d{2})" % MONTH_RE)
+DAY_MONTH_YEAR = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<m>%s)\.?,? (?P<y>(?:19|20)\d{2})" % MONTH_RE)
+MONTH_DAY_YEAR = re.compile(r"(?P<m>%s)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?,? (?P<y>(?:19|20)\d{2})" % MONTH_RE)
+ISO_DATE = re.compile(r"(?P<y>(?:19|20)\d{2})-(?P<m>\d{2})(?:-(?P<d>\d{2}))?")
+AGO = re.compile(r"(?P<n>\d+|%s) (?P<unit>day|week|month|year)s? ago" % "|".join(NUMBER_WORDS))
+WEEKDAY = re.compile(r"(?:(?P<offset>last|this|next|past) )?(?P<d>%s)" % WEEKDAY_RE)
+UNIT_OFFSET = re.compile(PART_RE + r"(?P<offset>last|this|next|the previous|the following|the past) (?P<unit>week|month|year)")
+MONTH_IN_YEAR = re.compile(PART_RE + r"(?P<m>%s) (?P<offset>last|this|next) year" % MONTH_RE)
+BARE_MONTH = re.compile(PART_RE + r"(?:last )?(?P<m>%s)" % MONTH_RE)
+DAY_MONTH = re.compile(r"(?P<d>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<m>%s)" % MONTH_RE)
+MONTH_DAY = re.compile(r"(?P<m>%s)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?" % MONTH_RE)
+CALENDAR_LIKE = re.compile(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|\b(?:%s)\b.*\d" % MONTH_RE)
 
 
 def _month_end(year: int, month: int) -> dt.date:
@@ -55,8 +72,8 @@ def resolve_date(text: str, published: dt.date | None, precision: str | None) ->
     """
     original = text.strip()
     words = LEADING.sub("", original.lower().replace("’", "'")).strip(" ,.")
-    words = re.sub(r"^the\s+(?=(?:%s)\b)" % MONTH_RE, "", words)
-    words = re.sub(r"\s+", " ", words)
+    words = ARTICLE_BEFORE_MONTH.sub("", words)
+    words = SPACES.sub(" ", words)
     absolute = _absolute(words, original)
     if absolute is not None:
         return absolute
@@ -66,19 +83,28 @@ def resolve_date(text: str, published: dt.date | None, precision: str | None) ->
     return _calendar_date(words, original, published)
 
 
+def cached_resolver(max_entries: int = 65_536) -> Callable[[str, dt.date | None, str | None], DateValue | None]:
+    """resolve_date with its answers kept by (words, document date, precision), for one extractor.
+
+    dateparser takes about a millisecond a call, and the same words with the
+    same document date come back in every report of that day.
+    """
+    return functools.lru_cache(maxsize=max_entries)(resolve_date)
+
+
 def _absolute(words: str, text: str) -> DateValue | None:
-    m = re.fullmatch(PART_RE + r"(?P<y>(?:19|20)\d{2})", words)
+    m = YEAR.fullmatch(words)
     if m:
         return _year(int(m["y"]), text)
-    m = re.fullmatch(PART_RE + r"(?P<m>%s)\.? (?:of )?(?P<y>(?:19|20)\d{2})" % MONTH_RE, words)
+    m = MONTH_YEAR.fullmatch(words)
     if m:
         return _month(int(m["y"]), MONTHS[m["m"]], text)
-    m = re.fullmatch(r"(?P<d>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<m>%s)\.?,? (?P<y>(?:19|20)\d{2})" % MONTH_RE, words)
+    m = DAY_MONTH_YEAR.fullmatch(words)
     if m is None:
-        m = re.fullmatch(r"(?P<m>%s)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?,? (?P<y>(?:19|20)\d{2})" % MONTH_RE, words)
+        m = MONTH_DAY_YEAR.fullmatch(words)
     if m:
         return _safe_day(int(m["y"]), MONTHS[m["m"]], int(m["d"]), text)
-    m = re.fullmatch(r"(?P<y>(?:19|20)\d{2})-(?P<m>\d{2})(?:-(?P<d>\d{2}))?", words)
+    m = ISO_DATE.fullmatch(words)
     if m:
         if m["d"]:
             return _safe_day(int(m["y"]), int(m["m"]), int(m["d"]), text)
@@ -150,7 +176,7 @@ def _relative_form(words: str):
         return "day_offset", -1
     if words == "tomorrow":
         return "day_offset", 1
-    m = re.fullmatch(r"(?P<n>\d+|%s) (?P<unit>day|week|month|year)s? ago" % "|".join(NUMBER_WORDS), words)
+    m = AGO.fullmatch(words)
     if m:
         n = int(m["n"]) if m["n"].isdigit() else NUMBER_WORDS[m["n"]]
         unit = m["unit"]
@@ -161,22 +187,20 @@ def _relative_form(words: str):
         if unit == "month":
             return "month_offset", -n
         return "year_offset", -n
-    m = re.fullmatch(r"(?:(?P<offset>last|this|next|past) )?(?P<d>%s)" % WEEKDAY_RE, words)
+    m = WEEKDAY.fullmatch(words)
     if m:
         return "weekday", (m["offset"] or "this", WEEKDAYS[m["d"]])
-    m = re.fullmatch(PART_RE + r"(?P<offset>last|this|next|the previous|the following|the past) (?P<unit>week|month|year)", words)
+    m = UNIT_OFFSET.fullmatch(words)
     if m:
         step = {"last": -1, "the previous": -1, "the past": -1, "this": 0, "next": 1, "the following": 1}[m["offset"]]
         return {"week": "week_offset", "month": "month_offset", "year": "year_offset"}[m["unit"]], step
-    m = re.fullmatch(PART_RE + r"(?P<m>%s) (?P<offset>last|this|next) year" % MONTH_RE, words)
+    m = MONTH_IN_YEAR.fullmatch(words)
     if m:
         return "month_in_year", (MONTHS[m["m"]], {"last": -1, "this": 0, "next": 1}[m["offset"]])
-    m = re.fullmatch(PART_RE + r"(?:last )?(?P<m>%s)" % MONTH_RE, words)
+    m = BARE_MONTH.fullmatch(words)
     if m and len(m["m"]) > 2:
         return "bare_month", MONTHS[m["m"]]
-    m = re.fullmatch(r"(?P<d>\d{1,2})(?:st|nd|rd|th)? (?:of )?(?P<m>%s)" % MONTH_RE, words) or re.fullmatch(
-        r"(?P<m>%s)\.? (?P<d>\d{1,2})(?:st|nd|rd|th)?" % MONTH_RE, words
-    )
+    m = DAY_MONTH.fullmatch(words) or MONTH_DAY.fullmatch(words)
     if m:
         return "bare_day", (MONTHS[m["m"]], int(m["d"]))
     return None
@@ -184,7 +208,7 @@ def _relative_form(words: str):
 
 def _calendar_date(words: str, text: str, published: dt.date | None) -> DateValue | None:
     """Other calendar dates ("28/03/2024", "March 28th, 2024") through dateparser, keeping its period."""
-    if not re.search(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}|\b(?:%s)\b.*\d" % MONTH_RE, words):
+    if not CALENDAR_LIKE.search(words):
         return None
     settings = {"PREFER_DATES_FROM": "past", "REQUIRE_PARTS": ["year"]}
     if published is not None:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spacy.tokens import Doc, Token
+from spacy.tokens import Token
 
 from armsledger.extract.actors import DocumentActors
 from armsledger.extract.context import NO_DATE, DocumentContext
+from armsledger.extract.parsed import ParsedDocument
 from armsledger.extract.records import Evidence, EventRecord
 from armsledger.extract.resources import Resources
 from armsledger.extract.status import event_status, read_status
@@ -18,6 +19,7 @@ NEEDS_INITIATOR = {"sanction", "statement", "launch"}
 STATE_PARTIES = {"agreement", "armed_conflict", "sanction", "veto"}
 LIGHT_VERBS = {"make", "hold", "embark", "begin", "conduct", "carry", "issue", "undertake", "pay", "launch", "start", "stage", "have", "wage", "impose", "finalise", "finalize", "sign", "reach", "strike", "seal", "conclude"}
 MEETING_VERBS_ON_PEOPLE = {"visit"}
+PLACING_VERBS = {"place", "put", "loft"}
 
 
 @dataclass
@@ -28,18 +30,23 @@ class _Candidate:
     has_cue: bool
 
 
-def find_events(doc: Doc, actors: DocumentActors, context: DocumentContext, resources: Resources) -> list[EventRecord]:
+def find_events(parsed: ParsedDocument, actors: DocumentActors, context: DocumentContext, resources: Resources) -> list[EventRecord]:
     """Events reported in the document, one record per event after merging its mentions."""
     triggers = _trigger_table(resources)
+    # _event_type finds nothing in a word whose lemma is none of these
+    possible_lemmas = triggers["VERB"].keys() | triggers["NOUN"].keys() | PLACING_VERBS
     candidates: list[_Candidate] = []
-    for sent in doc.sents:
-        if syntax.is_heading(sent):
+    for number, sent in enumerate(parsed.sents):
+        if parsed.headings[number]:
             continue
-        for token in sent:
+        for i in range(sent.start, sent.end):
+            if parsed.lemma[i] not in possible_lemmas:
+                continue
+            token = parsed.tokens[i]
             event_type = _event_type(token, triggers, actors, resources)
             if event_type is None or _folded_into_other(token, triggers):
                 continue
-            candidate = _candidate(token, event_type, actors, context, resources)
+            candidate = _candidate(token, event_type, actors, context, resources, parsed)
             if candidate is not None:
                 candidates.append(candidate)
     return _merge(_resolve_unnamed(candidates, actors))
@@ -84,7 +91,7 @@ def _event_type(token: Token, triggers, actors: DocumentActors, resources: Resou
 
 def _object_led_type(verb: Token, resources: Resources) -> str | None:
     """"place a satellite in orbit": a launch named by its object."""
-    if verb.lemma_.lower() in {"place", "put", "loft"}:
+    if verb.lemma_.lower() in PLACING_VERBS:
         objects = {o.lemma_.lower() for o in syntax.direct_objects(verb)}
         if objects & set(resources.lexicon["launch_objects"]):
             return "launch"
@@ -104,7 +111,7 @@ def _folded_into_other(token: Token, triggers) -> bool:
     return head.lemma_.lower() in triggers["VERB"] and head.lemma_.lower() not in {"host", "greet", "receive"} and token.pos_ == "VERB" and head.lemma_.lower() != token.lemma_.lower() and head.dep_ != "xcomp"
 
 
-def _candidate(token: Token, event_type: str, actors: DocumentActors, context: DocumentContext, resources: Resources) -> _Candidate | None:
+def _candidate(token: Token, event_type: str, actors: DocumentActors, context: DocumentContext, resources: Resources, parsed: ParsedDocument) -> _Candidate | None:
     participants = _participants(token, event_type, actors)
     explicit = bool(participants)
     if event_type in NEEDS_INITIATOR and token.pos_ == "VERB" and not (syntax.subject(token, actors) or syntax.agent(token, actors)):
@@ -118,7 +125,7 @@ def _candidate(token: Token, event_type: str, actors: DocumentActors, context: D
     reading = read_status(token, resources)
     date = context.date_for(token)
     place = context.place_for(token)
-    sent = token.sent
+    sent = parsed.sent(token.i)
     spec = resources.lexicon["event_triggers"][event_type]
     record = EventRecord(
         event_type=event_type,
@@ -130,7 +137,7 @@ def _candidate(token: Token, event_type: str, actors: DocumentActors, context: D
         latitude=place.lat if place else None,
         longitude=place.lon if place else None,
         status=event_status(reading),
-        evidence=[Evidence(sent.text, sent.start_char, sent.end_char, reading.hedge, reading.cue is not None)],
+        evidence=[Evidence(parsed.sent_text(token.i), sent.start_char, sent.end_char, reading.hedge, reading.cue is not None)],
         trigger_start=token.idx,
     )
     definite = token.pos_ == "NOUN" and any(c.dep_ in {"det", "poss"} and c.lower_ not in {"a", "an"} for c in token.children)

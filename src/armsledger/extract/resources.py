@@ -99,8 +99,21 @@ class Resources:
             type="state", country=code, role=None, wikidata_id=None, aliases=(),
         )
 
+    @cached_property
+    def title_words(self) -> frozenset[str]:
+        """Every word of a title, lower case: "Lieutenant General", "Deputy Defence Minister"."""
+        return frozenset(w for t in self.lexicon["titles"] for w in t.lower().split())
+
+    @cached_property
+    def _word_sets(self) -> dict[str, frozenset[str]]:
+        return {}
+
     def words(self, key: str) -> frozenset[str]:
-        return frozenset(w.lower() for w in self.lexicon[key])
+        """The lexicon's list under key, lower case; built once per key, as rules ask for it per token."""
+        found = self._word_sets.get(key)
+        if found is None:
+            found = self._word_sets[key] = frozenset(w.lower() for w in self.lexicon[key])
+        return found
 
 
 def _quote_variants(form: str) -> tuple[str, ...]:

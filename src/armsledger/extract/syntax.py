@@ -92,9 +92,10 @@ def direct_objects(token: Token) -> list[Token]:
     return [c for c in token.children if c.dep_ in {"dobj", "dative"}]
 
 
-def is_heading(sent: Span) -> bool:
-    """Section headings ("49.2 The Inversion of ...") are titles, not prose."""
-    text = sent.text.strip()
+def is_heading(sent: Span, sent_text: str) -> bool:
+    """Section headings ("49.2 The Inversion of ...") are titles, not prose. sent_text is sent.text."""
+    text = sent_text.strip()
+    if not text or text[-1] in ".!?\"”’)]" or len(text.split()) > 12:
+        return False
     doc = sent.doc
-    at_line_end = sent.end >= len(doc) or "\n" in sent.text[len(sent.text.rstrip(" ")) - 1 :] or "\n" in doc[sent.end - 1].whitespace_ + doc[min(sent.end, len(doc) - 1)].text
-    return bool(text) and text[-1] not in ".!?\"”’)]" and len(text.split()) <= 12 and at_line_end
+    return sent.end >= len(doc) or "\n" in sent_text[len(sent_text.rstrip(" ")) - 1 :] or "\n" in doc[sent.end - 1].whitespace_ + doc[min(sent.end, len(doc) - 1)].text

@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Span, Token
 
 from armsledger.extract.actors import DocumentActors
 from armsledger.extract.context import DocumentContext
+from armsledger.extract.parsed import ParsedDocument
 from armsledger.extract.quantities import find_quantity
 from armsledger.extract.records import Evidence, TransferRecord
 from armsledger.extract.resources import Resources
@@ -25,6 +26,8 @@ RECEIVING_NOUNS = {"purchase", "import", "acquisition", "procurement", "receipt"
 ACCUSING_VERBS = {"accuse", "suspect", "charge", "blame", "criticise", "criticize", "condemn", "sanction"}
 RAISING_VERBS = {"believe", "think", "say", "report", "allege", "know", "understand", "expect", "suspect", "rumour", "rumor", "claim", "estimate", "feared", "fear"}
 MAKE_VERBS = {"make", "produce", "manufacture", "build", "assemble"}
+BACK_REFERENCES = {"them", "these", "those"}
+ASSISTING_VERBS = {"help", "assist", "aid"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,11 @@ class TransferFinder:
         for category, phrases in lex["transfer_items"].items():
             for phrase in phrases:
                 self.items.setdefault(tuple(phrase.lower().split()), category)
-        self.max_item_len = max(len(k) for k in self.items)
+        # a phrase is looked up by the word it ends on: only the lengths of phrases ending on that word can match
+        lengths: dict[str, set[int]] = {}
+        for phrase in self.items:
+            lengths.setdefault(phrase[-1], set()).add(len(phrase))
+        self.item_lengths_by_last_word = {w: frozenset(n) for w, n in lengths.items()}
         self.qualifiers = {c: [q.lower() for q in qs] for c, qs in lex["technology_qualifiers"].items()}
         verbs = lex["transfer_verbs"]
         self.agent_verbs = set(verbs["agent"])
@@ -66,13 +73,13 @@ class TransferFinder:
         self.usual = {c: tuple(v) for c, v in lex["usual_flows"].items()}
         self.programmes = {w.lower() for w in lex.get("assisted_programmes", ())}
 
-    def find(self, doc: Doc, actors: DocumentActors, context: DocumentContext) -> list[TransferRecord]:
+    def find(self, parsed: ParsedDocument, actors: DocumentActors, context: DocumentContext) -> list[TransferRecord]:
         mentions: list[_Mention] = []
         previous: list[_Mention] = []
-        for sent in doc.sents:
-            if syntax.is_heading(sent):
+        for number, sent in enumerate(parsed.sents):
+            if parsed.headings[number]:
                 continue
-            found = self._sentence(sent, actors, context, len(mentions))
+            found = self._sentence(number, actors, context, len(mentions))
             if found and previous and _answers_previous(sent) and context.paragraph(sent.start_char) == context.paragraph(previous[0].record.evidence[0].char_start):
                 # "X sold shells to Russia. In return, Moscow supplies fuel.": this sentence's transfer pays for the last one's
                 main = next((m for m in found if m.counter_of is None), None)
@@ -81,43 +88,51 @@ class TransferFinder:
                     main.counter_of = other.order
             mentions.extend(found)
             previous = found or previous
-        self._fill_parties(mentions, actors, doc)
+        self._fill_parties(mentions, actors, parsed)
         return _merge(mentions)
 
     # items -------------------------------------------------------------
-    def _items(self, sent: Span) -> list[Item]:
+    def _items(self, number: int, parsed: ParsedDocument) -> list[Item]:
+        """The items named in sentence `number` of the document."""
+        sent = parsed.sents[number]
+        lower, lemma = parsed.lower, parsed.lemma
         found: list[Item] = []
-        for ent in sent.ents:
+        for ent in parsed.sent_ents[number]:
             # "$500 million", "2 billion roubles": an amount of money is itself the thing paid
             if ent.label_ == "MONEY" and any(t.text in {"$", "€", "£"} or t.lower_ in {"dollar", "dollars", "rouble", "roubles", "ruble", "rubles", "yuan", "euros", "won"} for t in ent):
                 found.append(Item(ent.root, "money", ent.text, ent))
-        for token in sent:
+        no_lengths: frozenset[int] = frozenset()
+        for i in range(sent.start, sent.end):
+            item_lengths = self.item_lengths_by_last_word.get(lower[i], no_lengths)
+            lemma_lengths = self.item_lengths_by_last_word.get(lemma[i], no_lengths)
+            # a word that ends no item phrase and is neither a back reference nor a programme adds nothing
+            if not item_lengths and not lemma_lengths and lower[i] not in BACK_REFERENCES and lemma[i] not in self.programmes:
+                continue
+            token = parsed.tokens[i]
             if token.ent_type_ == "MONEY":
                 continue
-            if token.lower_ in {"them", "these", "those"} and token.dep_ == "pobj" and token.head.lower_ == "of" and _is_amount(token.head.head):
+            if lower[i] in BACK_REFERENCES and token.dep_ == "pobj" and token.head.lower_ == "of" and _is_amount(token.head.head):
                 # "it has millions of shells and is sending some of them": the part moved is of the thing named before
-                antecedent = next((i for i in reversed(found) if i.head.i < token.i and i.head.tag_ == "NNS"), None)
+                antecedent = next((earlier for earlier in reversed(found) if earlier.head.i < token.i and earlier.head.tag_ == "NNS"), None)
                 if antecedent is not None:
                     found.append(Item(token, antecedent.category, antecedent.text, antecedent.phrase))
                 continue
-            if token.lemma_.lower() in self.programmes and token.dep_ == "pobj" and token.head.lower_ == "with" and token.head.head.lemma_.lower() in {"help", "assist", "aid"}:
+            if lemma[i] in self.programmes and token.dep_ == "pobj" and token.head.lower_ == "with" and token.head.head.lemma_.lower() in ASSISTING_VERBS:
                 # "helping North Korea with its nuclear programme": know-how for that field
                 phrase = _noun_phrase(token)
                 found.append(Item(token, self._technology_field(token, "weapons_technology"), phrase.text, phrase))
                 continue
             if token.pos_ not in {"NOUN", "PROPN"}:
                 continue
-            best = None
-            for n in range(min(self.max_item_len, token.i - sent.start + 1), 0, -1):
-                words = tuple(t.lower_ for t in token.doc[token.i - n + 1 : token.i + 1])
-                lemmas = tuple(t.lemma_.lower() for t in token.doc[token.i - n + 1 : token.i + 1])
-                category = self.items.get(words) or self.items.get(lemmas)
-                if category:
-                    best = (category, token.doc[token.i - n + 1 : token.i + 1])
-                    break
-            if best is None:
+            category = None
+            longest = i - sent.start + 1  # an item's phrase stays inside the sentence
+            for n in sorted(item_lengths | lemma_lengths, reverse=True):
+                if n <= longest:
+                    category = self.items.get(tuple(lower[i - n + 1 : i + 1])) or self.items.get(tuple(lemma[i - n + 1 : i + 1]))
+                    if category:
+                        break
+            if not category:
                 continue
-            category, words_span = best
             if token.dep_ == "compound" and token.head.lower_ not in self.stockpile and token.head.lemma_.lower() not in self.transfer_nouns:
                 continue  # "food shortages", "arms fair": a modifier, not the thing moved
             phrase = _noun_phrase(token)
@@ -135,9 +150,10 @@ class TransferFinder:
         return default
 
     # triggers ----------------------------------------------------------
-    def _sentence(self, sent: Span, actors: DocumentActors, context: DocumentContext, offset: int) -> list[_Mention]:
+    def _sentence(self, number: int, actors: DocumentActors, context: DocumentContext, offset: int) -> list[_Mention]:
         out: list[_Mention] = []
-        for item in self._items(sent):
+        sent = context.parsed.sents[number]
+        for item in self._items(number, context.parsed):
             found = self._governed(item, actors)
             if found is None:
                 continue
@@ -312,8 +328,9 @@ class TransferFinder:
             payments[0].counter_of = goods[0].order
 
     def _record(self, item: Item, trigger: Token, supplier, recipient, reading, context, actors) -> TransferRecord:
-        sent = item.head.sent
-        quantity = None if self._is_stockpile(item) else find_quantity(_left_text(item))
+        parsed = context.parsed
+        sent = parsed.sent(item.head.i)
+        quantity = None if self._is_stockpile(item) else find_quantity(_left_text(item, parsed))
         return TransferRecord(
             supplier=_first_state(supplier, actors),
             recipient=_first_state(recipient, actors),
@@ -324,7 +341,7 @@ class TransferFinder:
             quantity_high=quantity.high if quantity else None,
             unit=(item.head.lemma_.lower() if quantity else None),
             status=transfer_status(reading),
-            evidence=[Evidence(sent.text, sent.start_char, sent.end_char, reading.hedge, reading.cue is not None)],
+            evidence=[Evidence(parsed.sent_text(item.head.i), sent.start_char, sent.end_char, reading.hedge, reading.cue is not None)],
             date=context.date_for(trigger),
         )
 
@@ -332,7 +349,7 @@ class TransferFinder:
         return item.head.head.lower_ in self.stockpile or item.head.head.lemma_.lower() in self.possession
 
     # parties -----------------------------------------------------------
-    def _fill_parties(self, mentions: list[_Mention], actors: DocumentActors, doc: Doc) -> None:
+    def _fill_parties(self, mentions: list[_Mention], actors: DocumentActors, parsed: ParsedDocument) -> None:
         """Counter-items take the reversed parties of their trade; other gaps the latest like transfer's, else the usual direction."""
         by_order = {m.order: m for m in mentions}
         for m in mentions:
@@ -351,20 +368,20 @@ class TransferFinder:
             if earlier and (r.supplier in (None, earlier.supplier)) and (r.recipient in (None, earlier.recipient)):
                 r.supplier, r.recipient = earlier.supplier, earlier.recipient
                 continue
-            self._usual_direction(r, actors, doc)
+            self._usual_direction(r, actors, parsed)
         for m in mentions:
             if m.counter_of is not None and m.counter_of in by_order:
                 main = by_order[m.counter_of].record
                 if main.supplier is None or main.recipient is None:
                     main.supplier, main.recipient = m.record.recipient, m.record.supplier
 
-    def _usual_direction(self, record: TransferRecord, actors: DocumentActors, doc: Doc) -> None:
+    def _usual_direction(self, record: TransferRecord, actors: DocumentActors, parsed: ParsedDocument) -> None:
         flow = self.usual.get(record.category)
         if not flow:
             return
         # the states the text names, themselves or through their people and bodies ("a North Korean spokesman")
         states_in_text = {actors.info[m.actor].country for m in actors.mentions}
-        states_in_text |= {actors.resources.state_by_demonym[e.text].country for e in doc.ents if e.label_ == "NORP" and e.text in actors.resources.state_by_demonym}
+        states_in_text |= {actors.resources.state_by_demonym[e.text].country for e in parsed.ents if e.label_ == "NORP" and e.text in actors.resources.state_by_demonym}
         if not set(flow) <= states_in_text:
             return
         supplier = actors.register(actors.resources.state_for_country(flow[0]))
@@ -439,22 +456,21 @@ def _after_up_to(token: Token) -> bool:
     return token.head.lower_ == "to" and token.head.i > 0 and token.doc[token.head.i - 1].lower_ == "up"
 
 
-def _left_text(item: Item) -> str:
+def _left_text(item: Item, parsed: ParsedDocument) -> str:
     """The words before the item's head and its "of" complement, where amounts are stated.
 
     "either 1.5 million shells or 200,000 rockets": alternatives run to the last one.
     """
-    doc = item.head.doc
     head = item.head
     while head.dep_ == "pobj" and head.head.lower_ == "of" and _is_amount(head.head.head):
         head = head.head.head
     start, end = head.left_edge.i, item.head.i + 1
-    if start >= 2 and doc[start - 2 : start].text.lower() == "up to":
+    if start >= 2 and parsed.span_text(start - 2, start).lower() == "up to":
         start -= 2
     either = next((c for c in item.head.children if c.dep_ == "preconj" and c.lower_ == "either"), None)
     if either is not None and item.head.conjuncts:
         start, end = min(start, either.i), max(c.i for c in item.head.conjuncts) + 1
-    return doc[start:end].text
+    return parsed.span_text(start, end)
 
 
 def _first_state(keys, actors: DocumentActors) -> str | None:
