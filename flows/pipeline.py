@@ -50,11 +50,12 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
         return pipeline.unchanged_summary(settings, ingested, unchanged)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
     tables = normalise_tables(quote(extracted.documents), quote(extracted.extractions))
+    # The extractions are the largest thing a run holds; the tables are all that is needed from here on.
+    read, cached = extracted.read, extracted.cached
+    del extracted
     report = quality_gate(quote(tables), quote(ingested), settings)
     result = publish_release(quote(tables), report, pipeline.rejected_items(ingested), inputs, settings)
-    return pipeline.summarise(
-        settings, ingested, tables, report, result, extracted=extracted.read, extraction_cached=extracted.cached
-    )
+    return pipeline.summarise(settings, ingested, tables, report, result, extracted=read, extraction_cached=cached)
 
 
 @flow(

@@ -160,6 +160,23 @@ def test_run_with_no_change_exits_0(copy_run, seed_release):
     assert data["published"] is False and data["latest_version"] == seed_release.version
 
 
+def test_run_with_no_change_starts_no_flow(copy_run, seed_release, monkeypatch):
+    from flows import pipeline as flows_pipeline
+
+    def no_flow(*args, **kwargs):
+        raise AssertionError("the flow ran although the inputs are those of the latest release")
+
+    monkeypatch.setattr(flows_pipeline, "build_release", no_flow)
+    raw, processed = copy_run()
+    data = json.loads(invoke("run", "--raw", raw, "--processed", processed, "--json").stdout)
+    assert data["published"] is False and data["tables_built"] is False
+    assert data["latest_version"] == seed_release.version
+
+    (raw / "added.txt").write_text("North Korea shipped more artillery shells to Russia, officials said.", encoding="utf-8")
+    result = runner.invoke(app, ["run", "--raw", str(raw), "--processed", str(processed), "--json"])
+    assert result.exit_code == 3 and "the flow ran" in result.output  # something new: the flow is called
+
+
 @pytest.mark.slow
 def test_run_failing_a_stricter_suite_exits_1_and_publishes_nothing(copy_run, tmp_path, monkeypatch):
     raw, processed = copy_run()
