@@ -467,3 +467,14 @@ def test_html_ingestion_never_executes_scripts_or_fetches(tmp_path: Path, monkey
     for trace in ("INJECTED", "fetch", "evil.example", "document.write", "tracker"):
         assert trace not in document.text
     assert document.title == "Shells for satellites"
+
+
+def test_malloc_arena_cap_is_set_unless_the_environment_chose(monkeypatch):
+    import platform
+
+    from armsledger.runtime import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

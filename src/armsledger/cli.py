@@ -94,9 +94,10 @@ def _settings(raw: Path | None, processed: Path | None):
 
 def _prepare_prefect(processed_dir: Path | None) -> None:
     """Environment defaults for Prefect, before anything imports it."""
-    from armsledger.runtime import configure_environment
+    from armsledger.runtime import configure_environment, limit_malloc_arenas
 
     configure_environment(processed_dir)
+    limit_malloc_arenas()
 
 
 # --- run ------------------------------------------------------------------------

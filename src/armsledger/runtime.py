@@ -13,14 +13,22 @@ what the environment leaves unset, so an explicit `PREFECT_API_URL`,
   (the extraction cache) live beside the releases, never in `raw/`, never in git.
 - `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90`: the temporary server
   takes 4 s on an idle machine but can take far longer on a busy one.
+
+`limit_malloc_arenas` caps glibc's malloc arenas for the process (unless
+MALLOC_ARENA_MAX is set): see its docstring.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import sys
 from pathlib import Path
 
 STORAGE_SUBDIR = "prefect"
+# glibc's mallopt parameter number for the arena limit (malloc.h: M_ARENA_MAX).
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 2
 
 _FIXED_DEFAULTS = {
     "DO_NOT_TRACK": "1",
@@ -70,3 +78,25 @@ def configure_environment(processed_dir: Path | None = None) -> dict[str, str]:
     if processed_dir is not None:
         default("PREFECT_LOCAL_STORAGE_PATH", str(result_storage_path(processed_dir)))
     return applied
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Caps glibc's malloc arenas for this process; True when the cap was set.
+
+    Prefect runs tasks on a pool of threads, and glibc gives each thread that
+    allocates heavily an arena of its own (up to 8 per core), which it keeps:
+    a 2,000-document run peaked at 981 MiB with the default and 829 MiB with
+    two arenas. An explicit MALLOC_ARENA_MAX in the environment wins (glibc has
+    read it already); other C libraries are left alone.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl and other libcs have no mallopt
+        return False
+    return bool(mallopt(_M_ARENA_MAX, arenas))
