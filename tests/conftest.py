@@ -6,6 +6,7 @@ Only the tests that run a flow ask for `prefect_server` (directly or through
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -120,5 +121,26 @@ def copy_run(seed_release: SeedRun, tmp_path: Path) -> Callable[..., tuple[Path,
         else:
             processed.mkdir()
         return raw, processed
+
+    return make
+
+
+@pytest.fixture
+def suites_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """suites_with(table, kwargs, description) -> a copy of the project's expectation suites with one more
+    expect_table_row_count_to_be_between on `table`, in use through ARMSLEDGER_EXPECTATIONS."""
+
+    def make(table: str, kwargs: dict, description: str) -> Path:
+        suites = tmp_path / "expectations"
+        shutil.copytree(Path(__file__).resolve().parents[1] / "expectations", suites)
+        path = suites / f"{table}.json"
+        suite = json.loads(path.read_text(encoding="utf-8"))
+        suite["expectations"].append({
+            "type": "expect_table_row_count_to_be_between", "kwargs": kwargs,
+            "meta": {"description": description}, "severity": "critical",
+        })
+        path.write_text(json.dumps(suite), encoding="utf-8")
+        monkeypatch.setenv("ARMSLEDGER_EXPECTATIONS", str(suites))
+        return suites
 
     return make

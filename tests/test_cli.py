@@ -178,27 +178,13 @@ def test_run_with_no_change_starts_no_flow(copy_run, seed_release, monkeypatch):
 
 
 @pytest.mark.slow
-def test_run_failing_a_stricter_suite_exits_1_and_publishes_nothing(copy_run, tmp_path, monkeypatch):
+def test_run_failing_a_stricter_suite_exits_1_and_publishes_nothing(copy_run, suites_with):
     raw, processed = copy_run()
     (raw / "more.txt").write_text(
         "Russia delivered two air defence systems to North Korea in May, officials in Seoul said.\n",
         encoding="utf-8",
     )
-    strict = tmp_path / "expectations"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "expectations", strict)
-    suite = json.loads((strict / "events.json").read_text())
-    suite["expectations"].append({
-        "type": "expect_table_row_count_to_be_between",
-        "kwargs": {"max_value": 1},
-        "meta": {"description": "stricter than the contract: at most one event"},
-        "severity": "critical",
-    })
-    (strict / "events.json").write_text(json.dumps(suite))
-    monkeypatch.setenv("ARMSLEDGER_EXPECTATIONS", str(strict))
-    # config.load_settings fails (TypeError) when only ARMSLEDGER_EXPECTATIONS is set and both paths
-    # are passed; setting the other two as well avoids it until config.py is fixed.
-    monkeypatch.setenv("ARMSLEDGER_RAW", str(raw))
-    monkeypatch.setenv("ARMSLEDGER_PROCESSED", str(processed))
+    suites_with("events", {"max_value": 1}, "stricter than the contract: at most one event")
     before = sorted(p.name for p in (processed / "releases").iterdir())
 
     result = invoke("run", "--raw", raw, "--processed", processed)

@@ -345,21 +345,11 @@ def test_a_removed_document_is_rebuilt(copy_run, seed_release):
 
 
 @pytest.mark.slow
-def test_a_changed_expectation_suite_is_checked_then_remembered(copy_run, seed_release, tmp_path, monkeypatch):
+def test_a_changed_expectation_suite_is_checked_then_remembered(copy_run, seed_release, suites_with):
     """New expectations that the tables pass: the run rebuilds and checks them, publishes nothing (same
     tables), and remembers that these inputs give the latest release: the run after stops after ingest."""
     raw, processed = copy_run()
-    suites = tmp_path / "expectations"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "expectations", suites)
-    suite = json.loads((suites / "events.json").read_text())
-    suite["expectations"].append({
-        "type": "expect_table_row_count_to_be_between",
-        "kwargs": {"min_value": 1},
-        "meta": {"description": "a new expectation that the seed tables meet"},
-        "severity": "critical",
-    })
-    (suites / "events.json").write_text(json.dumps(suite))
-    monkeypatch.setenv("ARMSLEDGER_EXPECTATIONS", str(suites))
+    suites_with("events", {"min_value": 1}, "a new expectation that the seed tables meet")
     expectations = seed_release.summary.expectations
 
     summary, tasks = build_with_task_runs(raw, processed)
