@@ -284,16 +284,20 @@ def check_unchanged(settings: Settings) -> RunSummary | None:
     return None if version is None else unchanged_summary(settings, ingested, version)
 
 
+def _run_inputs(settings: Settings, ingested: IngestResult) -> dict[str, Any]:
+    """The RunSummary fields that describe what a run read."""
+    return {
+        "raw_dir": str(settings.raw_dir), "processed_dir": str(settings.processed_dir),
+        "documents": len(ingested.documents), "rejected": len(ingested.rejected), "warnings": len(ingested.warnings),
+    }
+
+
 def unchanged_summary(settings: Settings, ingested: IngestResult, version: str) -> RunSummary:
     """The RunSummary of a run that stopped after ingest: the latest release `version` stands, with its rows."""
     from armsledger.publish import catalog_entry
 
     return RunSummary(
-        raw_dir=str(settings.raw_dir),
-        processed_dir=str(settings.processed_dir),
-        documents=len(ingested.documents),
-        rejected=len(ingested.rejected),
-        warnings=len(ingested.warnings),
+        **_run_inputs(settings, ingested),
         rows=dict(catalog_entry(settings.releases_dir, version)["rows"]),
         validation_success=True,
         expectations=0,
@@ -384,11 +388,7 @@ def summarise(
     from armsledger.releases import latest_version
 
     return RunSummary(
-        raw_dir=str(settings.raw_dir),
-        processed_dir=str(settings.processed_dir),
-        documents=len(ingested.documents),
-        rejected=len(ingested.rejected),
-        warnings=len(ingested.warnings),
+        **_run_inputs(settings, ingested),
         rows={name: int(len(tables[name])) for name in TABLES if name in tables},
         validation_success=bool(report.success),
         expectations=len(report.results),
