@@ -168,14 +168,6 @@ def load_extractor(settings: Settings) -> Any:
     return extract.load_extractor(settings.spacy_model)
 
 
-def extract_document(extractor: Any, document: Document) -> Any:
-    """One document's DocumentExtraction: a pure function of its text, its metadata and the extractor."""
-    parameters = inspect.signature(extractor.extract).parameters
-    if "text" not in parameters:
-        return extractor.extract(document)
-    return extractor.extract(document.doc_id, document.text, document.published, document.published_precision)
-
-
 def extract_documents(extractor: Any, documents: Sequence[Document]) -> Iterator[Any]:
     """Each document's DocumentExtraction, in order, the texts parsed in batches by spaCy (nlp.pipe)."""
     return extractor.extract_many((d.doc_id, d.text, d.published, d.published_precision) for d in documents)
@@ -449,7 +441,6 @@ __all__ = [
     "describe_inputs",
     "document_key",
     "failed_expectations",
-    "extract_document",
     "extract_documents",
     "gate",
     "load_extractor",
