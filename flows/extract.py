@@ -1,54 +1,43 @@
-"""Stage 2: documents -> DocumentExtraction, in batches, cached per document.
+"""Stage 2: documents -> extractions in the cache, parsed in batches; the tables' stage reads them back.
 
 The extractor (spaCy pipeline + gazetteers + rules) is loaded once per process
 by `get_extractor`, only when a document has to be parsed, and never passed to a
 task: tasks receive documents and the extractor's fingerprint, a string computed
 without loading spaCy (armsledger.extract.document.fingerprint_of).
 
-Two layers of cache, both in Prefect's result storage
-(PREFECT_LOCAL_STORAGE_PATH, `processed/cache/prefect` by default):
+The cache is armsledger.extraction_store: one entry per document under
+processed/cache/extractions/, named by the document's key
+(armsledger.pipeline.document_key: the SHA-256 of the extractor fingerprint —
+model, gazetteers, rule modules —, CACHE_VERSION, and the document's row:
+doc_id from the text, the file's sha256 and the sidecar metadata, since a new
+`published` date changes how relative dates resolve).
 
-- `extract_batch` has a cache key made of its documents' keys (and a digest of
-  this file): a batch whose documents are all unchanged is not run at all (its
-  task run is `Cached`, and its one stored record holds every extraction of the
-  batch). Batches are cut where the documents themselves say
-  (armsledger.pipeline.batches), so one new document changes one batch.
-- Inside a batch that does run, each document's extraction is stored under the
-  document's own key, so an unchanged document in a changed batch is read back
-  rather than parsed by spaCy again; the others are parsed together by
-  `Extractor.extract_many` (spaCy's nlp.pipe).
-
-A document's key (armsledger.pipeline.document_key) is the SHA-256 of the
-extractor fingerprint (model, gazetteers, rule modules), CACHE_VERSION, and the
-document's row: doc_id (from the text), the file's sha256 and the sidecar
-metadata (a new `published` date changes how relative dates resolve).
+The flow looks up every key first, and only documents without an entry become
+work: they are cut into batches where the documents themselves say
+(armsledger.pipeline.batches) and `extract_batch` is mapped over the batches.
+A batch task parses its documents together (spaCy's nlp.pipe), writes each
+extraction to the cache and returns only a count, so nothing large travels back
+from a Dask worker, and a run that adds one document runs one small task.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prefect import task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
-from prefect.results import get_result_store
 
 from armsledger import pipeline
 from armsledger.config import Settings
+from armsledger.extraction_store import ExtractionStore
 from armsledger.ingest import Document
 from armsledger.pipeline import document_key
 from armsledger.progress import document_progress
-
-_KEY_PREFIX = "armsledger-extract"
-# A batch's stored result is a BatchExtraction defined here: any edit of this file starts new batch
-# records (the per-document records hold only extractions and stay valid).
-_MODULE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 _load_lock = threading.Lock()
 _extractors: dict[str, Any] = {}
@@ -57,7 +46,7 @@ _extractors: dict[str, Any] = {}
 # Prefect's pool of task threads took a 2,000-document run's peak memory from 1.0 GiB to 3.3 GiB.
 _parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="armsledger-parse")
 
-__all__ = ["document_key", "extract_documents", "get_extractor", "task_runner"]
+__all__ = ["document_key", "extract_documents", "extractions_of", "get_extractor", "task_runner"]
 
 
 def get_extractor(settings: Settings) -> Any:
@@ -69,22 +58,6 @@ def get_extractor(settings: Settings) -> Any:
         return extractor
 
 
-def batch_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Prefect cache key of an extract_batch run: its documents' keys, in order."""
-    keys = [_MODULE_DIGEST] + [document_key(d, parameters["fingerprint"]) for d in parameters["documents"]]
-    digest = hashlib.sha256("\n".join(keys).encode("ascii")).hexdigest()
-    return f"{_KEY_PREFIX}-batch-{digest}"
-
-
-@dataclass(frozen=True)
-class BatchExtraction:
-    """One batch's extractions (in the batch's order) and how many spaCy actually read."""
-
-    extractions: list[Any]
-    read: int
-    reused: int
-
-
 @task(name="extractor-fingerprint", cache_policy=NO_CACHE, persist_result=False)
 def extractor_fingerprint(settings: Settings) -> str:
     """The fingerprint of the extractor for settings.spacy_model, without loading spaCy's model."""
@@ -93,46 +66,32 @@ def extractor_fingerprint(settings: Settings) -> str:
     return fingerprint_of(settings.spacy_model)
 
 
-@task(name="extract-batch", cache_key_fn=batch_cache_key, persist_result=True)
-def extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> BatchExtraction:
-    """Extractions of a batch of documents; each document parsed only if its key is not stored yet."""
+@task(name="extract-batch", cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=2)
+def extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> int:
+    """Parses a batch of documents and stores each extraction under its document's key; returns how many."""
     # The body is a module-level function: a Dask worker receives this task's function pickled by value, and
     # its globals must not include the module's locks (they cannot be pickled); `_extract_batch` travels
     # by reference and runs with the worker's own locks and extractor.
     return _extract_batch(documents, fingerprint, settings)
 
 
-def _extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> BatchExtraction:
-    store = get_result_store()
-    keys = [f"{_KEY_PREFIX}-doc-{document_key(document, fingerprint)}" for document in documents]
-    extractions = [_stored(store, key) for key in keys]
-    missing = [i for i, extraction in enumerate(extractions) if extraction is None]
-    if missing:
-        extractor = get_extractor(settings)
-        if extractor.fingerprint != fingerprint:
-            raise RuntimeError(
-                f"extractor fingerprint changed during the run ({fingerprint} -> {extractor.fingerprint})"
-            )
-        parsed = _parser.submit(_extract_all, extractor, [documents[i] for i in missing]).result()
-        for i, extraction in zip(missing, parsed):
-            store.write(extraction, key=keys[i])
-            extractions[i] = extraction
-    read = len(missing)
-    get_run_logger().info("%d documents: %d parsed, %d from the cache", len(documents), read, len(documents) - read)
-    return BatchExtraction(extractions=extractions, read=read, reused=len(documents) - read)
+def _extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> int:
+    store = ExtractionStore.under(settings.cache_dir)
+    for document, extraction in zip(documents, _parse(documents, fingerprint, settings)):
+        store.write(document_key(document, fingerprint), extraction)
+    get_run_logger().info("%d documents parsed", len(documents))
+    return len(documents)
+
+
+def _parse(documents: list[Document], fingerprint: str, settings: Settings) -> list[Any]:
+    extractor = get_extractor(settings)
+    if extractor.fingerprint != fingerprint:
+        raise RuntimeError(f"extractor fingerprint changed during the run ({fingerprint} -> {extractor.fingerprint})")
+    return _parser.submit(_extract_all, extractor, documents).result()
 
 
 def _extract_all(extractor: Any, documents: list[Document]) -> list[Any]:
     return list(pipeline.extract_documents(extractor, documents))
-
-
-def _stored(store: Any, key: str) -> Any | None:
-    try:
-        if not store.exists(key):
-            return None
-        return store.read(key).result
-    except Exception:  # an unreadable record (a half-written file, an old format): parse again
-        return None
 
 
 def task_runner(dask_address: str | None = None) -> Any:
@@ -154,10 +113,10 @@ def task_runner(dask_address: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class Extracted:
-    """Every document's extraction, in doc_id order, with the cache's share."""
+    """Every document, in doc_id order, with the cache key of its extraction, and the cache's share."""
 
     documents: list[Document]
-    extractions: list[Any]
+    keys: list[str]
     read: int
     cached: int
 
@@ -165,26 +124,39 @@ class Extracted:
 def extract_documents(
     documents: Sequence[Document], fingerprint: str, settings: Settings, progress: bool = False
 ) -> Extracted:
-    """Maps extract_batch over the batches (flow-level orchestration, called from a flow).
+    """Maps extract_batch over batches of the documents that have no cached extraction (flow-level
+    orchestration, called from a flow); afterwards every document has one.
 
     `progress`: show a bar of documents done on stderr (when it is a terminal) as batches finish.
     """
-    groups = pipeline.batches(documents)
-    if not groups:
-        return Extracted([], [], 0, 0)
-    futures = extract_batch.map(groups, fingerprint=unmapped(fingerprint), settings=unmapped(settings))
-    sizes = {future: len(group) for future, group in zip(futures, groups)}
-    with document_progress(sum(sizes.values()), enabled=progress) as advance:
-        for future in as_completed(list(futures)):
-            advance(sizes[future])
-    ordered, extractions, read, cached = [], [], 0, 0
-    for group, future in zip(groups, futures):
-        batch = future.result()
-        ordered += group
-        extractions += batch.extractions
-        if future.state.name == "Cached":  # the whole batch came from the cache: spaCy read nothing
-            cached += len(group)
-        else:
-            read += batch.read
-            cached += batch.reused
-    return Extracted(ordered, extractions, read, cached)
+    ordered = sorted(documents, key=lambda d: d.doc_id)
+    keys = [document_key(d, fingerprint) for d in ordered]
+    store = ExtractionStore.under(settings.cache_dir)
+    missing = [d for d, key in zip(ordered, keys) if not store.has(key)]
+    groups = pipeline.batches(missing)
+    with document_progress(len(ordered), enabled=progress) as advance:
+        advance(len(ordered) - len(missing))
+        if groups:
+            futures = extract_batch.map(groups, fingerprint=unmapped(fingerprint), settings=unmapped(settings))
+            sizes = {future: len(group) for future, group in zip(futures, groups)}
+            for future in as_completed(list(futures)):
+                advance(sizes[future])
+            futures.result()  # raises the first batch that failed
+    return Extracted(ordered, keys, read=len(missing), cached=len(ordered) - len(missing))
+
+
+def extractions_of(documents: Sequence[Document], keys: Sequence[str], fingerprint: str, settings: Settings) -> Iterator[Any]:
+    """Each document's extraction from the cache, one at a time, in the order given.
+
+    An entry that has gone or cannot be read (a damaged file, a cache cleared
+    during the run) is parsed again and stored, with a warning, rather than
+    failing the run.
+    """
+    store = ExtractionStore.under(settings.cache_dir)
+    for document, key in zip(documents, keys, strict=True):
+        extraction = store.read(key)
+        if extraction is None:
+            get_run_logger().warning("no readable cached extraction for %s (%s): parsing it again", document.path, document.doc_id)
+            extraction = _parse([document], fingerprint, settings)[0]
+            store.write(key, extraction)
+        yield extraction

@@ -49,13 +49,12 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
     if unchanged is not None:
         return pipeline.unchanged_summary(settings, ingested, unchanged)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
-    tables = normalise_tables(quote(extracted.documents), quote(extracted.extractions))
-    # The extractions are the largest thing a run holds; the tables are all that is needed from here on.
-    read, cached = extracted.read, extracted.cached
-    del extracted
+    tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
     result = publish_release(quote(tables), report, pipeline.rejected_items(ingested), inputs, settings)
-    return pipeline.summarise(settings, ingested, tables, report, result, extracted=read, extraction_cached=cached)
+    return pipeline.summarise(
+        settings, ingested, tables, report, result, extracted=extracted.read, extraction_cached=extracted.cached
+    )
 
 
 @flow(
@@ -73,7 +72,7 @@ def check_tables(raw: Path | None = None, processed: Path | None = None, progres
     ingested = ingest_documents(settings)
     fingerprint = extractor_fingerprint(settings)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
-    tables = normalise_tables(quote(extracted.documents), quote(extracted.extractions))
+    tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
     return pipeline.summarise(
         settings, ingested, tables, report, None, extracted=extracted.read, extraction_cached=extracted.cached

@@ -105,7 +105,8 @@ def seed_release(prefect_server: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 def copy_run(seed_release: SeedRun, tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
-    """copy_run(with_releases=True) -> (raw, processed): writable copies of the seed run's folders.
+    """copy_run(with_releases=True) -> (raw, processed): writable copies of the seed run's folders
+    (releases and extraction cache).
 
     With with_releases=False the processed folder is new and empty.
     """
@@ -118,6 +119,7 @@ def copy_run(seed_release: SeedRun, tmp_path: Path) -> Callable[..., tuple[Path,
         processed = tmp_path / "processed"
         if with_releases:
             shutil.copytree(seed_release.releases, processed / "releases")
+            shutil.copytree(seed_release.processed / "cache" / "extractions", processed / "cache" / "extractions")
         else:
             processed.mkdir()
         return raw, processed

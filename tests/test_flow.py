@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -143,7 +144,7 @@ def test_input_manifest_follows_documents_code_and_expectations(tmp_path):
 
 
 def test_cache_keys_follow_text_metadata_and_fingerprint():
-    from flows.extract import batch_cache_key, document_key
+    from flows.extract import document_key
 
     plain = _document("Russia sent fuel to North Korea.")
     dated = _document("Russia sent fuel to North Korea.", published="2024-03-01")
@@ -151,9 +152,6 @@ def test_cache_keys_follow_text_metadata_and_fingerprint():
     assert document_key(plain, "fp1") == document_key(_document("Russia sent fuel to North Korea."), "fp1")
     assert len({document_key(plain, "fp1"), document_key(dated, "fp1"), document_key(plain, "fp2"),
                 document_key(other, "fp1")}) == 4
-    key = batch_cache_key(None, {"documents": [plain, other], "fingerprint": "fp1"})
-    assert key == batch_cache_key(None, {"documents": [plain, other], "fingerprint": "fp1"})
-    assert key != batch_cache_key(None, {"documents": [plain], "fingerprint": "fp1"})
 
 
 def test_validation_failed_names_failures_and_survives_pickling():
@@ -342,6 +340,33 @@ def test_a_removed_document_is_rebuilt(copy_run, seed_release):
     assert summary.tables_built and summary.published and summary.documents == 1
     assert summary.changes["documents"] == {"added": 0, "removed": 1, "changed": 0}
     assert "normalise-tables" in tasks
+    assert "extract-batch" not in tasks  # the remaining document's extraction is cached: nothing to parse
+    assert summary.extracted == 0 and summary.extraction_cached == 1
+
+
+@pytest.mark.slow
+def test_a_damaged_cache_entry_is_parsed_again(copy_run, seed_release):
+    raw, processed = copy_run()
+    entries = sorted(p for p in (processed / "cache" / "extractions").rglob("*") if p.is_file())
+    assert len(entries) == seed_release.summary.documents
+    for entry in entries:
+        entry.write_bytes(b"\x80\x05 truncated")
+    sidecar = sorted(raw.rglob("*.meta.yaml"))[0]  # a new title: the run must build the tables
+    sidecar.write_text(sidecar.read_text(encoding="utf-8").replace("title:", "title: Revised", 1), encoding="utf-8")
+    summary, _ = build_with_task_runs(raw, processed)
+    assert summary.tables_built and summary.validation_success and summary.published
+    assert summary.rows == seed_release.summary.rows
+    assert summary.extracted == 1  # the changed document; the damaged entry of the other is found when read
+    readable = [e for e in (processed / "cache" / "extractions").rglob("*") if e.is_file() and _unpickles(e)]
+    assert len(readable) == 2  # the other document's entry written again, whole, and the changed document's
+
+
+def _unpickles(path: Path) -> bool:
+    try:
+        pickle.loads(path.read_bytes())
+    except Exception:
+        return False
+    return True
 
 
 @pytest.mark.slow

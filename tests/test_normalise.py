@@ -106,3 +106,15 @@ def test_codebook_states_the_confidence_bases_in_use():
         description = schema.table(table_name).field("confidence").description
         for status, base in bases.items():
             assert f"{status} {base}" in description, (table_name, status)
+
+
+def test_a_stream_of_extractions_gives_the_tables_of_a_list(extractor):
+    documents = [make_document(SUMMIT_A, "a"), make_document(SUMMIT_B, "b"), make_document(SHELLS, "c")]
+    extractions = [extractor.extract(d.doc_id, d.text, d.published, d.published_precision) for d in documents]
+    from_list = build_tables(documents, list(reversed(extractions)))
+    in_order = sorted(extractions, key=lambda e: e.doc_id)
+    from_stream = build_tables(documents, (e for e in in_order))
+    for name in schema.TABLES:
+        assert from_stream[name].equals(from_list[name]), name
+    with pytest.raises(ValueError, match="increasing doc_id order"):
+        build_tables(documents, (e for e in reversed(in_order)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -127,7 +128,10 @@ def run(
     """
     settings = _with_dask(_settings(raw, processed), dask_address)
     # Starting Prefect's temporary server costs more than all of a run with nothing new to do.
-    summary = _unchanged(settings) or _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
+    summary = _unchanged(settings)
+    if summary is None:
+        _preload_extractor(settings)
+        summary = _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
     else:
@@ -143,6 +147,23 @@ def _unchanged(settings):
     except Exception as exc:  # an unreadable release or raw/ here is the flow's to report, with its context
         err.print(f"[yellow]could not compare the inputs with the latest release ({escape(str(exc))}); running the flow[/]")
         return None
+
+
+def _preload_extractor(settings) -> None:
+    """Starts loading spaCy's model (about 2 s) on a background thread, where it overlaps the start of Prefect's
+    server; the flow's first batch takes it from there. Dask workers load their own, so not for them."""
+    if settings.dask_address:
+        return
+    _prepare_prefect(settings.processed_dir)
+    from flows.extract import get_extractor
+
+    def load() -> None:
+        try:
+            get_extractor(settings)
+        except Exception:  # the extraction task loads it again and reports the error in its context
+            pass
+
+    threading.Thread(target=load, name="armsledger-preload", daemon=True).start()
 
 
 def _print_run(summary) -> None:

@@ -1,7 +1,8 @@
 """Per-document extractions in, the six contract tables out: ids from content, facts merged across documents."""
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -38,64 +39,176 @@ class _Fact:
     local: list[tuple[str, int]] = field(default_factory=list)  # (doc_id, index in that document)
 
 
-def build_tables(documents: list[Document], extractions: list[DocumentExtraction]) -> dict[str, pd.DataFrame]:
-    """The documents, actors, mentions, events, transfers and citations tables."""
-    by_doc = {e.doc_id: e for e in sorted(extractions, key=lambda e: e.doc_id)}
-    actor_ids = _actor_ids(by_doc.values())
-    events = _merge_events(by_doc.values(), actor_ids)
-    transfers = _merge_transfers(by_doc.values(), actor_ids)
-    event_id_of = _assign_ids(events, lambda f: ("event", f.record.event_type, sorted(f.record.actors), f.record.date.start, f.record.date.precision, f.record.status))
-    transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
-    local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
-    local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
-    citations = _citations(by_doc.values(), local_event, local_transfer, actor_ids)
-    mentions = _mentions(by_doc.values(), actor_ids)
-    tables = {
-        "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
-        "mentions": mentions,
-        "events": _events_frame(events, event_id_of),
-        "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)),
-        "citations": citations,
-    }
-    tables["actors"] = _actors_frame(by_doc.values(), actor_ids, mentions, tables)
-    return tables
+def build_tables(documents: Iterable[Document], extractions: Iterable[DocumentExtraction]) -> dict[str, pd.DataFrame]:
+    """The documents, actors, mentions, events, transfers and citations tables.
+
+    `extractions` is read once, one document at a time, and nothing of an
+    extraction is kept but what goes into a table: a list or tuple may come in
+    any order (and a repeated doc_id counts once, the last given); any other
+    iterable, such as a generator reading a cache, must come in increasing
+    doc_id order. Memory then grows with the tables, not with the extractions.
+    """
+    builder = _TableBuilder()
+    for extraction in _in_doc_order(extractions):
+        builder.add(extraction)
+    return builder.tables(documents)
 
 
-def _actor_ids(extractions) -> dict[str, str]:
-    keys = {k for e in extractions for k in e.actors}
-    return {k: stable_id("actor", *k.split(":", 1)) for k in sorted(keys)}
+def _in_doc_order(extractions: Iterable[DocumentExtraction]) -> Iterator[DocumentExtraction]:
+    if isinstance(extractions, (list, tuple)):
+        yield from {e.doc_id: e for e in sorted(extractions, key=lambda e: e.doc_id)}.values()
+        return
+    previous = None
+    for extraction in extractions:
+        if previous is not None and extraction.doc_id <= previous:
+            raise ValueError(f"extractions must come in increasing doc_id order: {extraction.doc_id} after {previous}")
+        previous = extraction.doc_id
+        yield extraction
 
 
-def _mentions(extractions, actor_ids) -> pd.DataFrame:
-    rows = {}
-    for e in extractions:
+MENTION_COLUMNS = ["mention_id", "doc_id", "actor_id", "char_start", "char_end", "text"]
+
+
+@dataclass
+class _PendingCitation:
+    """A citation row waiting for the ids of the facts it supports (known once every document is merged)."""
+
+    doc_id: str
+    kind: str
+    span: object  # Evidence or CitationRecord: sentence, char_start, char_end, hedge
+    targets: list[tuple[str, int, str]]  # (table, index in the document, that document's status), first that resolves
+    marker: str | None = None
+    source_actor: str | None = None  # an actor key, given an id only if some document names that actor
+    source_text: str | None = None
+    quote: str | None = None
+
+
+class _TableBuilder:
+    """Takes documents' extractions one at a time, in doc_id order, and keeps only rows and merged facts."""
+
+    def __init__(self) -> None:
+        self.actor_ids: dict[str, str] = {}
+        self.actors: dict[str, dict] = {}  # actor_id -> merged row, in order of first appearance
+        self.mentions: dict[str, list] = {column: [] for column in MENTION_COLUMNS}
+        self.events: list[_Fact] = []
+        # Only facts of the same type and status can merge: a bucket per pair keeps the search short.
+        self.event_buckets: dict[tuple[str, str], list[_Fact]] = defaultdict(list)
+        self.transfers: dict[tuple, _Fact] = {}
+        self.citations: list[_PendingCitation] = []
+
+    def actor_id(self, key: str) -> str:
+        aid = self.actor_ids.get(key)
+        if aid is None:
+            aid = self.actor_ids[key] = stable_id("actor", *key.split(":", 1))
+        return aid
+
+    def add(self, e: DocumentExtraction) -> None:
+        self._add_actors(e)
+        self._add_mentions(e)
+        self._add_events(e)
+        self._add_transfers(e)
+        self._add_citations(e)
+
+    def _add_actors(self, e: DocumentExtraction) -> None:
+        for key, info in e.actors.items():
+            aid = self.actor_id(key)
+            row = self.actors.setdefault(aid, {"actor_id": aid, "name": info.name, "type": info.type, "country": info.country, "role": info.role, "aliases": set(), "wikidata_id": info.wikidata_id})
+            row["country"] = row["country"] or info.country
+            row["role"] = row["role"] or info.role
+            row["aliases"] |= {a for a in info.aliases if a != info.name}
+
+    def _add_mentions(self, e: DocumentExtraction) -> None:
+        seen: set[str] = set()
+        columns = self.mentions
         for m in e.mentions:
-            aid = actor_ids[m.actor]
+            aid = self.actor_id(m.actor)
             mid = stable_id("mention", e.doc_id, m.char_start, m.char_end, aid)
-            rows[mid] = {"mention_id": mid, "doc_id": e.doc_id, "actor_id": aid, "char_start": m.char_start, "char_end": m.char_end, "text": m.text}
-    return pd.DataFrame(list(rows.values()), columns=["mention_id", "doc_id", "actor_id", "char_start", "char_end", "text"])
+            if mid in seen:
+                continue
+            seen.add(mid)
+            for column, value in zip(MENTION_COLUMNS, (mid, e.doc_id, aid, m.char_start, m.char_end, m.text)):
+                columns[column].append(value)
+
+    def _add_events(self, e: DocumentExtraction) -> None:
+        """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
+        for index, original in enumerate(e.events):
+            # a copy: the extraction may be a cached result that is normalised again
+            record = replace(original, actors=[self.actor_id(a) for a in original.actors], evidence=list(original.evidence))
+            bucket = self.event_buckets[(record.event_type, record.status)]
+            target = next((f for f in bucket if _same_event(f.record, record)), None)
+            if target is None:
+                target = _Fact(record)
+                bucket.append(target)
+                self.events.append(target)
+            else:
+                _join_event(target.record, record)
+            target.sources += [(e.doc_id, ev) for ev in record.evidence]
+            target.local.append((e.doc_id, index))
+
+    def _add_transfers(self, e: DocumentExtraction) -> None:
+        for index, original in enumerate(e.transfers):
+            record = replace(original, supplier=self.actor_id(original.supplier), recipient=self.actor_id(original.recipient), evidence=list(original.evidence))
+            key = (record.supplier, record.recipient, record.category)
+            fact = self.transfers.get(key)
+            if fact is None:
+                fact = self.transfers[key] = _Fact(record)
+            else:
+                _join_transfer(fact.record, record)
+            fact.sources += [(e.doc_id, ev) for ev in record.evidence]
+            fact.local.append((e.doc_id, index))
+
+    def _add_citations(self, e: DocumentExtraction) -> None:
+        # each document's own reading of the row's status, which a merged row may not share
+        local_status = {("events", i): r.status for i, r in enumerate(e.events)}
+        local_status.update({("transfers", i): r.status for i, r in enumerate(e.transfers)})
+        for table, records in (("events", e.events), ("transfers", e.transfers)):
+            for index, record in enumerate(records):
+                for evidence in record.evidence:
+                    self.citations.append(_PendingCitation(e.doc_id, "evidence", evidence, [(table, index, record.status)]))
+        for c in e.citations:
+            self.citations.append(_PendingCitation(
+                e.doc_id, c.kind, c, [(table, index, local_status[(table, index)]) for table, index in c.targets],
+                marker=c.marker, source_actor=c.source,
+                source_text=c.source_text, quote=c.quote,
+            ))
+
+    def _named_actor_id(self, key: str | None) -> str | None:
+        if not key:
+            return None
+        aid = self.actor_id(key)
+        return aid if aid in self.actors else None
+
+    def tables(self, documents: Iterable[Document]) -> dict[str, pd.DataFrame]:
+        events, transfers = self.events, list(self.transfers.values())
+        event_id_of = _assign_ids(events, lambda f: ("event", f.record.event_type, sorted(f.record.actors), f.record.date.start, f.record.date.precision, f.record.status))
+        transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
+        local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
+        local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
+        mentions = pd.DataFrame(self.mentions, columns=MENTION_COLUMNS)
+        tables = {
+            "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
+            "mentions": mentions,
+            "events": _events_frame(events, event_id_of),
+            "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)),
+            "citations": _citations_frame(self.citations, local_event, local_transfer, self._named_actor_id),
+        }
+        tables["actors"] = _actors_frame(self.actors, mentions, tables)
+        return tables
 
 
-def _actors_frame(extractions, actor_ids, mentions: pd.DataFrame, tables) -> pd.DataFrame:
+def _actors_frame(merged: dict[str, dict], mentions: pd.DataFrame, tables) -> pd.DataFrame:
+    """The actors that some row refers to, with their merged details and mention counts."""
     referenced = set(mentions["actor_id"])
     for column, table in (("actor_ids", "events"), ("supplier_id", "transfers"), ("recipient_id", "transfers"), ("source_actor_id", "citations")):
         values = tables[table][column] if len(tables[table]) else []
         for v in values:
             referenced.update(v if isinstance(v, list) else [v] if isinstance(v, str) else [])
-    merged: dict[str, dict] = {}
-    for e in extractions:
-        for key, info in e.actors.items():
-            aid = actor_ids[key]
-            if aid not in referenced:
-                continue
-            row = merged.setdefault(aid, {"actor_id": aid, "name": info.name, "type": info.type, "country": info.country, "role": info.role, "aliases": set(), "wikidata_id": info.wikidata_id})
-            row["country"] = row["country"] or info.country
-            row["role"] = row["role"] or info.role
-            row["aliases"] |= {a for a in info.aliases if a != info.name}
     counts = mentions.groupby("actor_id").agg(n_mentions=("mention_id", "size"), n_documents=("doc_id", "nunique")) if len(mentions) else None
     rows = []
-    for aid, row in merged.items():
-        row["aliases"] = sorted(row["aliases"])
+    for aid, merged_row in merged.items():
+        if aid not in referenced:
+            continue
+        row = dict(merged_row, aliases=sorted(merged_row["aliases"]))
         row["n_mentions"] = int(counts.loc[aid, "n_mentions"]) if counts is not None and aid in counts.index else 0
         row["n_documents"] = int(counts.loc[aid, "n_documents"]) if counts is not None and aid in counts.index else 0
         rows.append(row)
@@ -108,24 +221,6 @@ def _dates_compatible(a: DateValue, b: DateValue) -> bool:
     coarse = "year" if "year" in (a.precision, b.precision) else "month" if "month" in (a.precision, b.precision) else "day"
     width = {"year": 4, "month": 7, "day": 10}[coarse]
     return str(a.start)[:width] == str(b.start)[:width]
-
-
-def _merge_events(extractions, actor_ids) -> list[_Fact]:
-    """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
-    facts: list[_Fact] = []
-    for e in extractions:
-        for index, original in enumerate(e.events):
-            # a copy: the extraction may be a cached result that is normalised again
-            record = replace(original, actors=[actor_ids[a] for a in original.actors], evidence=list(original.evidence))
-            target = next((f for f in facts if _same_event(f.record, record)), None)
-            if target is None:
-                target = _Fact(record)
-                facts.append(target)
-            else:
-                _join_event(target.record, record)
-            target.sources += [(e.doc_id, ev) for ev in record.evidence]
-            target.local.append((e.doc_id, index))
-    return facts
 
 
 def _same_event(a: EventRecord, b: EventRecord) -> bool:
@@ -142,22 +237,6 @@ def _join_event(target: EventRecord, other: EventRecord) -> None:
         target.date = other.date
     if target.place is None and other.place is not None:
         target.place, target.place_country, target.latitude, target.longitude = other.place, other.place_country, other.latitude, other.longitude
-
-
-def _merge_transfers(extractions, actor_ids) -> list[_Fact]:
-    facts: dict[tuple, _Fact] = {}
-    for e in extractions:
-        for index, original in enumerate(e.transfers):
-            record = replace(original, supplier=actor_ids[original.supplier], recipient=actor_ids[original.recipient], evidence=list(original.evidence))
-            key = (record.supplier, record.recipient, record.category)
-            fact = facts.get(key)
-            if fact is None:
-                fact = facts[key] = _Fact(record)
-            else:
-                _join_transfer(fact.record, record)
-            fact.sources += [(e.doc_id, ev) for ev in record.evidence]
-            fact.local.append((e.doc_id, index))
-    return list(facts.values())
 
 
 def _join_transfer(target: TransferRecord, other: TransferRecord) -> None:
@@ -240,32 +319,23 @@ def _summary(fact: _Fact) -> str:
 CITATION_COLUMNS = ["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id", "source_text", "quote", "hedge", "status", "sentence", "char_start", "char_end"]
 
 
-def _citations(extractions, local_event, local_transfer, actor_ids) -> pd.DataFrame:
-    rows: dict[str, dict] = {}
-
-    def add(doc_id, kind, ev_or_c, target_table, target_id, **extra):
-        cid = stable_id("citation", doc_id, kind, ev_or_c.char_start, ev_or_c.char_end, target_table, target_id, extra.get("marker"), extra.get("source_actor_id"), extra.get("quote"))
-        rows.setdefault(cid, {
-            "citation_id": cid, "doc_id": doc_id, "kind": kind, "target_table": target_table, "target_id": target_id,
-            "marker": None, "source_actor_id": None, "source_text": None, "quote": None, "hedge": ev_or_c.hedge,
-            "status": None, "sentence": ev_or_c.sentence, "char_start": ev_or_c.char_start, "char_end": ev_or_c.char_end, **extra,
-        })
-
-    for e in extractions:
-        # each document's own reading of the row's status, which a merged row may not share
-        local_status = {("events", i): r.status for i, r in enumerate(e.events)}
-        local_status.update({("transfers", i): r.status for i, r in enumerate(e.transfers)})
-        for table, records, local in (("events", e.events, local_event), ("transfers", e.transfers, local_transfer)):
-            for index, record in enumerate(records):
-                for evidence in record.evidence:
-                    add(e.doc_id, "evidence", evidence, table, local[(e.doc_id, index)], status=record.status)
-        for c in e.citations:
-            target_table = target_id = status = None
-            for table, index in c.targets:
-                target_id = (local_event if table == "events" else local_transfer).get((e.doc_id, index))
-                if target_id:
-                    target_table, status = table, local_status[(table, index)]
-                    break
-            add(e.doc_id, c.kind, c, target_table, target_id, marker=c.marker, status=status,
-                source_actor_id=actor_ids.get(c.source) if c.source else None, source_text=c.source_text, quote=c.quote)
-    return pd.DataFrame(list(rows.values()), columns=CITATION_COLUMNS)
+def _citations_frame(pending: list[_PendingCitation], local_event, local_transfer, actor_id_of) -> pd.DataFrame:
+    columns: dict[str, list] = {column: [] for column in CITATION_COLUMNS}
+    seen: set[str] = set()
+    for p in pending:
+        target_table = target_id = status = None
+        for table, index, local_status in p.targets:
+            target_id = (local_event if table == "events" else local_transfer).get((p.doc_id, index))
+            if target_id:
+                target_table, status = table, local_status
+                break
+        span, source_actor_id = p.span, actor_id_of(p.source_actor)
+        cid = stable_id("citation", p.doc_id, p.kind, span.char_start, span.char_end, target_table, target_id, p.marker, source_actor_id, p.quote)
+        if cid in seen:
+            continue
+        seen.add(cid)
+        row = (cid, p.doc_id, p.kind, target_table, target_id, p.marker, source_actor_id, p.source_text, p.quote,
+               span.hedge, status, span.sentence, span.char_start, span.char_end)
+        for column, value in zip(CITATION_COLUMNS, row):
+            columns[column].append(value)
+    return pd.DataFrame(columns, columns=CITATION_COLUMNS)

@@ -12,7 +12,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,11 +173,11 @@ def extract_documents(extractor: Any, documents: Sequence[Document]) -> Iterator
     return extractor.extract_many((d.doc_id, d.text, d.published, d.published_precision) for d in documents)
 
 
-def normalise(documents: Sequence[Document], extractions: Sequence[Any]) -> dict[str, pd.DataFrame]:
+def normalise(documents: Sequence[Document], extractions: Iterable[Any]) -> dict[str, pd.DataFrame]:
     """The six contract tables from the documents and their extractions."""
     from armsledger.normalise import build_tables
 
-    return build_tables(list(documents), list(extractions))
+    return build_tables(documents, extractions)
 
 
 def check(tables: Mapping[str, pd.DataFrame], documents: Sequence[Document], settings: Settings):
