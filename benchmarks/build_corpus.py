@@ -159,9 +159,14 @@ def build(out: Path, n_docs: int, seed: int = 20241125, start: int = 0) -> list[
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"doc-{i:06d}.txt"
         path.write_text(text, encoding="utf-8")
-        (folder / f"doc-{i:06d}.meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
+        sidecar_of(path).write_text(yaml.safe_dump(meta, sort_keys=False), encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def sidecar_of(text_path: Path) -> Path:
+    """The metadata file written beside a generated text."""
+    return text_path.with_name(text_path.stem + ".meta.yaml")
 
 
 def main() -> None:

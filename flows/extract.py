@@ -3,7 +3,7 @@
 The extractor (spaCy pipeline + gazetteers + rules) is loaded once per process
 by `get_extractor`, only when a document has to be parsed, and never passed to a
 task: tasks receive documents and the extractor's fingerprint, a string computed
-without loading spaCy (armsledger.extract.document.fingerprint_of).
+without loading spaCy (armsledger.extract.fingerprint.fingerprint_of).
 
 The cache is armsledger.extraction_store: one entry per document under
 processed/cache/extractions/, named by the document's key
@@ -61,7 +61,7 @@ def get_extractor(settings: Settings) -> Any:
 @task(name="extractor-fingerprint", cache_policy=NO_CACHE, persist_result=False)
 def extractor_fingerprint(settings: Settings) -> str:
     """The fingerprint of the extractor for settings.spacy_model, without loading spaCy's model."""
-    from armsledger.extract.document import fingerprint_of
+    from armsledger.extract.fingerprint import fingerprint_of
 
     return fingerprint_of(settings.spacy_model)
 

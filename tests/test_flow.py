@@ -114,7 +114,7 @@ def test_a_new_or_removed_document_changes_one_batch():
 @pytest.mark.slow
 def test_fingerprint_without_spacy_is_the_loaded_extractors():
     from armsledger.config import load_settings
-    from armsledger.extract.document import fingerprint_of
+    from armsledger.extract.fingerprint import fingerprint_of
     from flows.extract import get_extractor
 
     settings = load_settings()
@@ -307,7 +307,7 @@ def test_second_run_stops_after_ingest(copy_run, seed_release, monkeypatch):
 @pytest.mark.slow
 def test_release_records_the_inputs_it_was_built_from(seed_release):
     from armsledger.config import load_settings
-    from armsledger.extract.document import fingerprint_of
+    from armsledger.extract.fingerprint import fingerprint_of
     from armsledger.pipeline import describe_inputs, read_raw
 
     recorded = json.loads((seed_release.release / "inputs.json").read_text())

@@ -128,9 +128,11 @@ def run(
     """
     settings = _with_dask(_settings(raw, processed), dask_address)
     # Starting Prefect's temporary server costs more than all of a run with nothing new to do.
-    summary = _unchanged(settings)
+    before = _preflight(settings)
+    summary = before.unchanged if before is not None else None
     if summary is None:
-        _preload_extractor(settings)
+        if before is None or before.unparsed:
+            _preload_extractor(settings)
         summary = _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
@@ -139,11 +141,11 @@ def run(
         _print_release_line(summary)
 
 
-def _unchanged(settings):
-    from armsledger.pipeline import check_unchanged
+def _preflight(settings):
+    from armsledger.pipeline import preflight
 
     try:
-        return check_unchanged(settings)
+        return preflight(settings)
     except Exception as exc:  # an unreadable release or raw/ here is the flow's to report, with its context
         err.print(f"[yellow]could not compare the inputs with the latest release ({escape(str(exc))}); running the flow[/]")
         return None

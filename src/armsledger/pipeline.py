@@ -264,16 +264,30 @@ def unchanged_release(inputs: Mapping[str, Any], settings: Settings) -> str | No
     return release_built_from(settings.releases_dir, inputs["digest"], settings.inputs_state_file)
 
 
-def check_unchanged(settings: Settings) -> RunSummary | None:
-    """The no-change summary when raw/ and everything else that makes the tables are those of the
-    latest release; None when a run has something to build. The same test as the flow's first
-    stages, made before any orchestration starts."""
-    from armsledger.extract.document import fingerprint_of
+@dataclass(frozen=True)
+class Preflight:
+    """What a run will have to do, found before any orchestration starts."""
+
+    # The no-change summary when raw/ and everything else that makes the tables are those of the latest
+    # release; None when the run has tables to build.
+    unchanged: RunSummary | None
+    # Documents whose extraction is not in the cache: spaCy will have to read them.
+    unparsed: int
+
+
+def preflight(settings: Settings) -> Preflight:
+    """The same test as the flow's first stages (is anything new?), and how many documents need spaCy."""
+    from armsledger.extract.fingerprint import fingerprint_of
+    from armsledger.extraction_store import ExtractionStore
 
     ingested = read_raw(settings)
-    inputs = describe_inputs(ingested.documents, fingerprint_of(settings.spacy_model), settings)
+    fingerprint = fingerprint_of(settings.spacy_model)
+    inputs = describe_inputs(ingested.documents, fingerprint, settings)
     version = unchanged_release(inputs, settings)
-    return None if version is None else unchanged_summary(settings, ingested, version)
+    if version is not None:
+        return Preflight(unchanged_summary(settings, ingested, version), 0)
+    keys = (document_key(d, fingerprint) for d in ingested.documents)
+    return Preflight(None, len(ExtractionStore.under(settings.cache_dir).missing(keys)))
 
 
 def _run_inputs(settings: Settings, ingested: IngestResult) -> dict[str, Any]:
@@ -445,6 +459,7 @@ __all__ = [
     "gate",
     "load_extractor",
     "normalise",
+    "preflight",
     "publish",
     "read_raw",
     "rejected_items",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import functools
 import hashlib
 import html
 import json
@@ -703,8 +704,14 @@ def highlight_sentence(sentence: str, spans: Sequence[tuple[int, int, str]]) -> 
 def _phrase_spans(sentence: str, phrase: Any, cls: str) -> list[tuple[int, int, str]]:
     if not isinstance(phrase, str) or len(phrase.strip()) < 2:
         return []
-    pattern = re.compile(r"(?<!\w)" + re.escape(phrase.strip()) + r"(?!\w)", re.IGNORECASE)
-    return [(m.start(), m.end(), cls) for m in pattern.finditer(sentence)]
+    return [(m.start(), m.end(), cls) for m in _phrase_pattern(phrase.strip()).finditer(sentence)]
+
+
+# A page highlights tens of thousands of distinct phrases, far more than the 512 patterns `re` keeps:
+# compiling each again was most of the time of writing a 5,000-document release's page.
+@functools.lru_cache(maxsize=65536)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", re.IGNORECASE)
 
 
 def citation_spans(release: Release, citation: Mapping[str, Any], target: Mapping[str, Any] | None,

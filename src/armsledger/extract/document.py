@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import importlib.metadata
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -21,11 +17,10 @@ from armsledger.extract.events import find_events
 from armsledger.extract.nlp import load_pipeline
 from armsledger.extract.parsed import ParsedDocument
 from armsledger.extract.records import CitationRecord, DateValue, DocumentExtraction
-from armsledger.config import DATA_DIR
-from armsledger.extract.resources import RESOURCE_FILES, Resources, load_resources
+from armsledger.extract.fingerprint import extractor_fingerprint, model_version
+from armsledger.extract.resources import Resources, load_resources
 from armsledger.extract.transfers import TransferFinder
 
-RULES_DIR = Path(__file__).resolve().parent
 # nlp.pipe's batch: on news-length texts (about 260 words) 32 and 64 parse fastest, about 15 % faster than
 # spaCy's default of 256; 32 holds fewer Docs at a time
 PIPE_BATCH_SIZE = 32
@@ -86,35 +81,6 @@ def load_extractor(model: str, max_chars: int = 5_000_000) -> Extractor:
         transfers=TransferFinder(resources),
         citations=CitationFinder(resources),
     )
-
-
-def fingerprint_of(model: str) -> str:
-    """load_extractor(model).fingerprint without loading spaCy's model: the model package's version, the
-    curated data files (hashed as load_resources does) and the rule modules."""
-    digest = hashlib.sha256()
-    for name in RESOURCE_FILES:
-        digest.update(name.encode() + b"\0" + (DATA_DIR / name).read_bytes())
-    return extractor_fingerprint(model, model_version(model), digest.hexdigest()[:16])
-
-
-def model_version(model: str) -> str:
-    """The version of the spaCy model `model` names, found as spacy.load finds it (an installed package
-    first, then a model folder's meta.json), without loading it."""
-    try:
-        return importlib.metadata.version(model)
-    except importlib.metadata.PackageNotFoundError:
-        meta = Path(model) / "meta.json"
-        if not meta.is_file():
-            raise OSError(f"no spaCy model package or model folder named {model!r}") from None
-        return str(json.loads(meta.read_text(encoding="utf-8")).get("version", ""))
-
-
-def extractor_fingerprint(model: str, model_version: str, resources_fingerprint: str) -> str:
-    """Changes when the model, the curated data or any rule module changes."""
-    digest = hashlib.sha256(f"{model}\0{model_version}\0{resources_fingerprint}".encode())
-    for path in sorted(RULES_DIR.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def _link_citations(citations: list[CitationRecord], events, transfers, context: DocumentContext) -> None:
