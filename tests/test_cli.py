@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -249,3 +250,20 @@ def test_run_shows_progress_on_a_terminal_and_json_stays_clean(copy_run, tmp_pat
     assert again.exit_code == 0, again.output
     assert "no change" in again.stdout and "not needed" in again.stdout
     assert "extracting" not in again.stderr
+
+
+@pytest.mark.slow
+def test_run_as_a_command_starts_and_stops_its_own_prefect_server(copy_run, tmp_path):
+    raw, _ = copy_run(with_releases=False)
+    script = Path(sys.executable).with_name("armsledger")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    done = subprocess.run(
+        [str(script), "run", "--raw", str(raw), "--processed", str(tmp_path / "processed"), "--json"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["published"]
+    # The server was this run's (armsledger.prefect_server), not one Prefect started at the flow's first call,
+    # and every log reached it before it stopped.
+    assert "Starting temporary server" not in done.stderr
+    assert "Error logging to API" not in done.stderr

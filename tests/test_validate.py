@@ -224,7 +224,7 @@ BREAKS = {
     ),
     "supplier that is not an actor": (
         lambda t: _edit(t, "transfers", FOOD, "supplier_id", "actor_nobody"),
-        {("transfers", "expect_column_values_to_be_in_set", ("supplier_id",))},
+        {("transfers", "expect_column_values_to_be_null", ("check_unknown_supplier_id",))},
     ),
     "event without a citation": (
         _uncited_event,
@@ -254,7 +254,8 @@ def test_each_break_is_reported(tables, case):
     if case == "supplier that is not an actor":
         # Examples name the offending row by its key, beside the offending value.
         (failure,) = report.failures
-        assert failure["unexpected_examples"] == [{"supplier_id": "actor_nobody", "transfer_id": FOOD}]
+        assert failure["unexpected_examples"] == [{"check_unknown_supplier_id": "actor_nobody", "transfer_id": FOOD}]
+        assert failure["description"] == "Every transfers.supplier_id is found in actors.actor_id."
 
 
 def test_other_row_and_cross_table_rules(tables):

@@ -11,9 +11,11 @@ armsledger.runtime has set its environment defaults.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -113,8 +115,8 @@ def run(
 ) -> None:
     """Run the whole pipeline once: ingest raw/, extract, normalise, validate, publish.
 
-    The flow runs on Prefect's temporary local server (or on the server that
-    PREFECT_API_URL names). A new release appears in processed/releases/VERSION/
+    The flow runs on a temporary local Prefect server that the run starts
+    and stops (or on the server that PREFECT_API_URL names). A new release appears in processed/releases/VERSION/
     only when every expectation holds and the tables differ from the latest
     release. When the documents, the extractor, the code and the expectations
     are those the latest release was built from, the run stops after ingest
@@ -131,9 +133,13 @@ def run(
     before = _preflight(settings)
     summary = before.unchanged if before is not None else None
     if summary is None:
-        if before is None or before.unparsed:
-            _preload_extractor(settings)
-        summary = _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
+        _prepare_prefect(settings.processed_dir)
+        with _prefect_api() as server:
+            if before is None or before.unparsed:
+                _preload_extractor(settings)
+            if server is not None:
+                _wait_for(server)
+            summary = _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
     if as_json:
         typer.echo(summary.to_json(), nl=False)
     else:
@@ -151,12 +157,41 @@ def _preflight(settings):
         return None
 
 
+@contextmanager
+def _prefect_api():
+    """Yields the TemporaryServer this run starts (armsledger.prefect_server), or None when PREFECT_API_URL
+    names a server or Prefect is imported already (it has read its settings: it starts its own)."""
+    from armsledger.runtime import prefect_imported
+
+    if os.environ.get("PREFECT_API_URL") or prefect_imported():
+        yield None
+        return
+    from armsledger.prefect_server import TemporaryServer
+
+    server = TemporaryServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def _wait_for(server) -> None:
+    from armsledger.prefect_server import ServerStartError
+
+    try:
+        server.wait_ready(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 90))
+    except ServerStartError as exc:
+        _fail(str(exc), EXIT_ERROR)
+
+
 def _preload_extractor(settings) -> None:
     """Starts loading spaCy's model (about 2 s) on a background thread, where it overlaps the start of Prefect's
     server; the flow's first batch takes it from there. Dask workers load their own, so not for them."""
     if settings.dask_address:
         return
-    _prepare_prefect(settings.processed_dir)
     from flows.extract import get_extractor
 
     def load() -> None:

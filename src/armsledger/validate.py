@@ -14,9 +14,9 @@ import pandas as pd
 from armsledger.expectation_suites import (
     CHECK_COLUMNS,
     REQUIRES_TEXTS,
-    key_parameter,
     suite_name,
     suite_path,
+    unknown_key_column,
 )
 from armsledger.schema import TABLES, table
 
@@ -77,17 +77,6 @@ def load_suites(expectations_dir: Path) -> dict[str, dict]:
     return suites
 
 
-def suite_parameters(tables: Mapping[str, pd.DataFrame]) -> dict[str, list[str]]:
-    """Tables -> the run-time suite parameters: every table's primary-key values ("actor_ids": [...])."""
-    params = {}
-    for name in TABLES:
-        pk = table(name).primary_key
-        frame = tables[name]
-        values = frame[pk].tolist() if pk in frame.columns else []
-        params[key_parameter(name)] = sorted({str(v) for v in values if not _missing(v)})
-    return params
-
-
 def with_check_columns(
     tables: Mapping[str, pd.DataFrame], texts: Mapping[str, str] | None = None
 ) -> dict[str, pd.DataFrame]:
@@ -139,8 +128,22 @@ def with_check_columns(
         frame["check_n_citations"] = _count(frame, keys, targeted.size())
         frame["check_n_citing_documents"] = _count(frame, keys, targeted["doc_id"].nunique())
 
+    keys = {name: {str(v) for v in _col(frames[name], table(name).primary_key) if not _missing(v)} for name in TABLES}
+    for name, frame in frames.items():
+        for fk in table(name).foreign_keys:
+            known = keys[fk["reference"]["resource"]]
+            frame[unknown_key_column(fk["fields"])] = _series(
+                frame, [None if _missing(v) or str(v) in known else v for v in _col(frame, fk["fields"])]
+            )
+    for target in ("events", "transfers"):
+        known = keys[target]
+        citations[f"check_unknown_{target[:-1]}_target"] = _series(citations, [
+            t if table_name == target and not _missing(t) and str(t) not in known else None
+            for table_name, t in zip(_col(citations, "target_table"), _col(citations, "target_id"))
+        ])
+
     events = frames["events"]
-    known_actors = {str(a) for a in actor_ids if not _missing(a)}
+    known_actors = keys["actors"]
     participants = [_as_list(v) for v in _col(events, "actor_ids")]
     events["check_initiator_first"] = pd.Series(
         [
@@ -169,7 +172,6 @@ def validate_tables(
     _check_tables(tables)
     suites = load_suites(Path(expectations_dir))
     frames = with_check_columns(tables, texts)
-    parameters = suite_parameters(tables)
 
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -182,7 +184,7 @@ def validate_tables(
 
     results: list[dict] = []
     for name in TABLES:
-        results += _validate_table(gx, context, source, name, frames[name], suites[name], parameters, texts)
+        results += _validate_table(gx, context, source, name, frames[name], suites[name], texts)
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
 
 
@@ -193,7 +195,6 @@ def _validate_table(
     name: str,
     frame: pd.DataFrame,
     spec: dict,
-    parameters: dict[str, list[str]],
     texts: Mapping[str, str] | None,
 ) -> list[dict]:
     """One table through its own checkpoint (a dataframe batch is given per run, so one per table)."""
@@ -222,7 +223,7 @@ def _validate_table(
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(name=suite_name(name), validation_definitions=[definition], result_format=result_format)
     )
-    run = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters)
+    run = checkpoint.run(batch_parameters={"dataframe": frame})
     (validation,) = run.run_results.values()
 
     # GX does not return results in suite order; its (random) ids map them back.
