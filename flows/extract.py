@@ -99,8 +99,8 @@ def task_runner(dask_address: str | None = None) -> Any:
     such as tcp://10.0.0.5:8786), or Prefect's default in-process thread pool when it is None.
 
     Every task of the flow then runs on the Dask workers, in their own processes: they need armsledger
-    installed, the same raw/ and processed/ paths, the same PREFECT_API_URL (a real Prefect server, not a
-    temporary one) and the same PREFECT_LOCAL_STORAGE_PATH (the extraction cache lives there).
+    installed, the same raw/ and processed/ paths (each worker writes the extractions it parses to
+    processed/cache/extractions/) and the same PREFECT_API_URL (a real Prefect server, not a temporary one).
     """
     if not dask_address:
         from prefect.task_runners import ThreadPoolTaskRunner
@@ -145,7 +145,9 @@ def extract_documents(
     return Extracted(ordered, keys, read=len(missing), cached=len(ordered) - len(missing))
 
 
-def extractions_of(documents: Sequence[Document], keys: Sequence[str], fingerprint: str, settings: Settings) -> Iterator[Any]:
+def extractions_of(
+    documents: Sequence[Document], keys: Sequence[str], fingerprint: str, settings: Settings
+) -> Iterator[Any]:
     """Each document's extraction from the cache, one at a time, in the order given.
 
     An entry that has gone or cannot be read (a damaged file, a cache cleared
@@ -156,7 +158,9 @@ def extractions_of(documents: Sequence[Document], keys: Sequence[str], fingerpri
     for document, key in zip(documents, keys, strict=True):
         extraction = store.read(key)
         if extraction is None:
-            get_run_logger().warning("no readable cached extraction for %s (%s): parsing it again", document.path, document.doc_id)
+            get_run_logger().warning(
+                "no readable cached extraction for %s (%s): parsing it again", document.path, document.doc_id
+            )
             extraction = _parse([document], fingerprint, settings)[0]
             store.write(key, extraction)
         yield extraction

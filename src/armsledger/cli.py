@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn, Optional
@@ -115,13 +114,14 @@ def run(
 ) -> None:
     """Run the whole pipeline once: ingest raw/, extract, normalise, validate, publish.
 
-    The flow runs on a temporary local Prefect server that the run starts
-    and stops (or on the server that PREFECT_API_URL names). A new release appears in processed/releases/VERSION/
-    only when every expectation holds and the tables differ from the latest
-    release. When the documents, the extractor, the code and the expectations
-    are those the latest release was built from, the run stops after ingest
-    ("no change"), before the Prefect server starts, so such a run leaves no
-    flow run behind (a scheduled deployment makes the same test inside its flow). Files that cannot be used are listed in the release's
+    The flow runs on a temporary local Prefect server that the run starts and
+    stops (or on the server that PREFECT_API_URL names). A new release appears
+    in processed/releases/VERSION/ only when every expectation holds and the
+    tables differ from the latest release. When the documents, the extractor,
+    the code and the expectations are those the latest release was built from,
+    the run stops after ingest ("no change") without running the flow, so such
+    a run leaves no flow run behind (a scheduled deployment makes the same test
+    inside its flow). Files that cannot be used are listed in the release's
     rejected.json. On a terminal, a progress bar of the documents extracted is
     shown on stderr (never with --json).
 
@@ -129,14 +129,15 @@ def run(
     published; the failed expectations are printed), 2 bad usage, 3 other failure.
     """
     settings = _with_dask(_settings(raw, processed), dask_address)
-    # Starting Prefect's temporary server costs more than all of a run with nothing new to do.
-    before = _preflight(settings)
-    summary = before.unchanged if before is not None else None
-    if summary is None:
-        _prepare_prefect(settings.processed_dir)
-        with _prefect_api() as server:
-            if before is None or before.unparsed:
-                _preload_extractor(settings)
+    _prepare_prefect(settings.processed_dir)
+    # The temporary server takes longer to start than all of a run with nothing new to do, so the test for
+    # "nothing new" runs while it starts; when nothing is new, the server is stopped unused and Prefect is
+    # never imported. Otherwise this process imports what the flow needs while the server comes up.
+    with _prefect_api() as server:
+        before = _preflight(settings)
+        summary = before.unchanged if before is not None else None
+        if summary is None:
+            _load_ahead(settings, parse=before is None or before.unparsed > 0)
             if server is not None:
                 _wait_for(server)
             summary = _run_flow("build_release", settings, as_json, _print_run, progress=not as_json)
@@ -187,20 +188,19 @@ def _wait_for(server) -> None:
         _fail(str(exc), EXIT_ERROR)
 
 
-def _preload_extractor(settings) -> None:
-    """Starts loading spaCy's model (about 2 s) on a background thread, where it overlaps the start of Prefect's
-    server; the flow's first batch takes it from there. Dask workers load their own, so not for them."""
-    if settings.dask_address:
-        return
+def _load_ahead(settings, parse: bool) -> None:
+    """Imports the flows and Great Expectations (about 3 s each) and, when documents are to be parsed here
+    rather than on Dask workers, loads spaCy's model (about 2 s), so that the flow finds them ready."""
+    import great_expectations  # noqa: F401 - the quality gate's import, done now
+
+    from flows import pipeline  # noqa: F401
     from flows.extract import get_extractor
 
-    def load() -> None:
+    if parse and not settings.dask_address:
         try:
             get_extractor(settings)
         except Exception:  # the extraction task loads it again and reports the error in its context
             pass
-
-    threading.Thread(target=load, name="armsledger-preload", daemon=True).start()
 
 
 def _print_run(summary) -> None:

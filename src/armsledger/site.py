@@ -30,12 +30,13 @@ import html
 import json
 import re
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from armsledger import schema
@@ -163,7 +164,15 @@ def fmt_number(value: Any) -> str:
 
 
 class Release:
-    """A release's files (name -> bytes) and its tables as rows, with lookups the page needs."""
+    """A release's files (name -> bytes) and its tables, with the lookups the page needs.
+
+    The page shows a bounded part of each table, so rows become Python dicts
+    only where they are used: whole tables for the small ones the charts draw
+    (`rows`, read on first use), the first rows for previews (`head`), and the
+    citations and mentions of the rows whose evidence is shown
+    (`citations_for`, `mentions_of`). At 20,000 documents, turning every row
+    into a dict took more memory than the rest of the run.
+    """
 
     def __init__(self, version: str, files: Mapping[str, bytes]) -> None:
         self.version = version
@@ -172,21 +181,13 @@ class Release:
             name: pq.read_table(pa.BufferReader(self.files[f"{name}.parquet"]))
             for name in schema.TABLES if f"{name}.parquet" in self.files
         }
-        self.rows = {name: table.to_pylist() for name, table in self.tables.items()}
+        self.rows = _RowsOnFirstUse(self.tables)
         self.package = self._json("datapackage.json", {})
         self.validation = self._json("validation.json", {})
         self.rejected = self._json("rejected.json", [])
         self.actors = {row["actor_id"]: row for row in self.rows.get("actors", [])}
-        self.documents = {row["doc_id"]: row for row in self.rows.get("documents", [])}
-        self.citations_by_target: dict[str, list[dict]] = defaultdict(list)
-        for row in self.rows.get("citations", []):
-            if row.get("target_id"):
-                self.citations_by_target[row["target_id"]].append(row)
-        for cites in self.citations_by_target.values():
-            cites.sort(key=lambda c: (_KIND_ORDER.get(c["kind"], 9), c["doc_id"], c["char_start"], c["citation_id"]))
-        self.mentions_by_doc: dict[str, list[dict]] = defaultdict(list)
-        for row in self.rows.get("mentions", []):
-            self.mentions_by_doc[row["doc_id"]].append(row)
+        self._document_index: dict[str, int] | None = None
+        self._mentions_by_doc: dict[str, list[dict]] = {}
 
     def _json(self, name: str, default: Any) -> Any:
         return json.loads(self.files[name]) if name in self.files else default
@@ -196,6 +197,79 @@ class Release:
             return "?"
         actor = self.actors.get(actor_id)
         return actor["name"] if actor else str(actor_id)
+
+    def head(self, name: str, n: int) -> list[dict]:
+        """The first `n` rows of a table (in key order), as dicts."""
+        return self.tables[name].slice(0, n).to_pylist() if name in self.tables else []
+
+    def document(self, doc_id: Any) -> dict | None:
+        """The documents row of `doc_id`, or None."""
+        if "documents" not in self.tables:
+            return None
+        if self._document_index is None:
+            ids = self.tables["documents"].column("doc_id").to_pylist()
+            self._document_index = {d: i for i, d in enumerate(ids)}
+        i = self._document_index.get(doc_id)
+        return None if i is None else self.tables["documents"].slice(i, 1).to_pylist()[0]
+
+    def evidence_counts(self) -> dict[str, int]:
+        """Citations per target_id, in the order the targets first appear in the citations table."""
+        if "citations" not in self.tables:
+            return {}
+        return dict(Counter(t for t in self.tables["citations"].column("target_id").to_pylist() if t))
+
+    def citations_for(self, target_ids: Sequence[str]) -> dict[str, list[dict]]:
+        """The citations of each of these targets, evidence first, then attributions, quotes and markers.
+
+        The mentions of the documents they cite are made ready for `mentions_of` at the same time.
+        """
+        if "citations" not in self.tables or not target_ids:
+            return {}
+        citations = self.tables["citations"]
+        chosen = citations.filter(pc.is_in(citations.column("target_id"), value_set=pa.array(list(target_ids))))
+        by_target: dict[str, list[dict]] = defaultdict(list)
+        for row in chosen.to_pylist():
+            by_target[row["target_id"]].append(row)
+        for cites in by_target.values():
+            cites.sort(key=lambda c: (_KIND_ORDER.get(c["kind"], 9), c["doc_id"], c["char_start"], c["citation_id"]))
+        self._prepare_mentions({row["doc_id"] for cites in by_target.values() for row in cites})
+        return by_target
+
+    def mentions_of(self, doc_id: str) -> list[dict]:
+        """The mentions rows of a document, in key order."""
+        if doc_id not in self._mentions_by_doc:
+            self._prepare_mentions({doc_id})
+        return self._mentions_by_doc.get(doc_id, [])
+
+    def _prepare_mentions(self, doc_ids: set[str]) -> None:
+        wanted = sorted(d for d in doc_ids if d not in self._mentions_by_doc)
+        if not wanted or "mentions" not in self.tables:
+            return
+        mentions = self.tables["mentions"]
+        chosen = mentions.filter(pc.is_in(mentions.column("doc_id"), value_set=pa.array(wanted)))
+        for doc_id in wanted:
+            self._mentions_by_doc[doc_id] = []
+        for row in chosen.to_pylist():
+            self._mentions_by_doc[row["doc_id"]].append(row)
+
+
+class _RowsOnFirstUse(Mapping):
+    """Table name -> its rows as dicts, made when first asked for."""
+
+    def __init__(self, tables: Mapping[str, pa.Table]) -> None:
+        self._tables = tables
+        self._rows: dict[str, list[dict]] = {}
+
+    def __getitem__(self, name: str) -> list[dict]:
+        if name not in self._rows:
+            self._rows[name] = self._tables[name].to_pylist()
+        return self._rows[name]
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
 
 
 _KIND_ORDER = {"evidence": 0, "attribution": 1, "quote": 2, "marker": 3}
@@ -653,10 +727,10 @@ def preview_data(release: Release) -> dict[str, Any]:
             continue
         table = release.tables[name]
         columns = table.column_names
-        rows = [[row[c] for c in columns] for row in release.rows[name][:PREVIEW_ROWS]]
+        rows = [[row[c] for c in columns] for row in release.head(name, PREVIEW_ROWS)]
         tables[name] = {"columns": columns, "rows": rows, "total": table.num_rows,
                         "key": schema.table(name).primary_key, "link": PREVIEW_LINKS.get(name)}
-    evidence = {target: len(cites) for target, cites in release.citations_by_target.items()}
+    evidence = release.evidence_counts()
     names = {actor_id: row["name"] for actor_id, row in release.actors.items()}
     first = PREVIEW_FIRST if PREVIEW_FIRST in tables else next(iter(tables), None)
     return {"tables": tables, "evidence": evidence, "names": names, "first": first}
@@ -731,7 +805,7 @@ def citation_spans(release: Release, citation: Mapping[str, Any], target: Mappin
     elif target is not None and target_table == "events":
         actors = set(target.get("actor_ids") or [])
         phrases += [(target.get("date_text"), "hl-date"), (target.get("place"), "hl-place")]
-    for m in release.mentions_by_doc.get(citation["doc_id"], []):
+    for m in release.mentions_of(citation["doc_id"]):
         rel = m["char_start"] - start
         text = m["text"] or ""
         if m["actor_id"] in actors and 0 <= rel and sentence[rel:rel + len(text)] == text and text:
@@ -779,9 +853,11 @@ def evidence_section(release: Release) -> str:
            "that support it here.</p>", f'<div class="legend">Highlighted: {legend}</div>']
     for table in ("transfers", "events"):
         key = schema.table(table).primary_key
-        for row in release.rows.get(table, [])[:PREVIEW_ROWS]:
+        shown = release.head(table, PREVIEW_ROWS)
+        cited = release.citations_for([row[key] for row in shown])
+        for row in shown:
             target_id = row[key]
-            cites = release.citations_by_target.get(target_id, [])
+            cites = cited.get(target_id, [])
             items = []
             for c in cites[:EVIDENCE_PER_ROW]:
                 sentence_html = highlight_sentence(c["sentence"], citation_spans(release, c, row, table))
@@ -798,7 +874,7 @@ def evidence_section(release: Release) -> str:
                 quote = f'<div class="meta">Quote: “{h(c["quote"])}”</div>' if c.get("quote") else ""
                 items.append(f'<div class="citation" id="{h(c["citation_id"])}"><blockquote>{sentence_html}</blockquote>'
                              f'{quote}<div class="meta">{" · ".join(meta)} · <code>{h(c["citation_id"])}</code></div>'
-                             f'<div class="doc">{document_html(release.documents.get(c["doc_id"]), c["doc_id"])}</div></div>')
+                             f'<div class="doc">{document_html(release.document(c["doc_id"]), c["doc_id"])}</div></div>')
             if not items:
                 items.append('<p class="fail">No citation supports this row.</p>')
             elif len(cites) > EVIDENCE_PER_ROW:
