@@ -17,7 +17,7 @@ from flows.fetch import fetch_all_sources
 from flows.ingest import ingest_documents
 from flows.inputs import describe_inputs, find_unchanged_release
 from flows.normalise import normalise_tables
-from flows.publish import publish_release
+from flows.publish import publish_release, release_form
 from flows.validate import quality_gate
 
 DEPLOYMENT_NAME = "daily"
@@ -51,9 +51,14 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
     tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
-    result = publish_release(quote(tables), report, pipeline.rejected_items(ingested), inputs, settings)
+    # From here on the tables are Arrow's (typed, compact); the pandas frames, which validation needed, are
+    # the largest thing the run holds and go before the release files are written.
+    release_tables = release_form(quote(tables))
+    del tables
+    result = publish_release(quote(release_tables), report, pipeline.rejected_items(ingested), inputs, settings)
     return pipeline.summarise(
-        settings, ingested, tables, report, result, extracted=extracted.read, extraction_cached=extracted.cached
+        settings, ingested, release_tables, report, result,
+        extracted=extracted.read, extraction_cached=extracted.cached,
     )
 
 

@@ -23,6 +23,7 @@ from armsledger.publish import (
     ReleaseLockedError,
     publish_release,
     release_lock,
+    tables_to_arrow,
 )
 from armsledger.releases import diff_releases, latest_version, list_releases
 
@@ -226,6 +227,16 @@ def test_republishing_elsewhere_gives_identical_bytes(first, tmp_path: Path) -> 
             assert (first.path / f"{name}.{ext}").read_bytes() == (again.path / f"{name}.{ext}").read_bytes()
     for name in ("datapackage.json", "SHA256SUMS", "CHANGES.md"):
         assert (first.path / name).read_bytes() == (again.path / name).read_bytes()
+
+
+def test_arrow_tables_publish_the_same_release_as_frames(first, tmp_path: Path) -> None:
+    again = publish(tables_to_arrow(sample_tables()), tmp_path / "arrow")
+    for name in [f"{t}.{ext}" for t in schema.TABLES for ext in ("parquet", "csv")] + ["SHA256SUMS", "index.html"]:
+        assert (first.path / name).read_bytes() == (again.path / name).read_bytes(), name
+    wrong = tables_to_arrow(sample_tables())
+    wrong["actors"] = wrong["actors"].drop_columns(["wikidata_id"])
+    with pytest.raises(ValueError, match="contract's schema"):
+        publish(wrong, tmp_path / "wrong")
 
 
 def test_same_tables_publish_nothing(first, releases_dir: Path) -> None:

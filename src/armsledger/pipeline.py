@@ -322,14 +322,15 @@ def unchanged_summary(settings: Settings, ingested: IngestResult, version: str) 
 
 
 def publish(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, Any],
     report: Any,
     rejected: list[dict[str, str]],
     settings: Settings,
     lock_timeout: float = PUBLISH_LOCK_TIMEOUT_SECONDS,
     inputs: Mapping[str, Any] | None = None,
 ):
-    """A new release under processed/releases/, or none when the tables equal the latest one.
+    """A new release under processed/releases/ from `tables` (frames, or tables_to_arrow's Arrow tables), or
+    none when the tables equal the latest one.
 
     `inputs` (describe_inputs) goes into the new release as inputs.json; when
     the tables equal the latest release, it is recorded as reproducing that
@@ -383,7 +384,7 @@ def validation_counts(report: Any) -> dict[str, dict[str, int]]:
 def summarise(
     settings: Settings,
     ingested: IngestResult,
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, Any],
     report: Any,
     result: Any = None,
     *,

@@ -126,7 +126,7 @@ class PublishResult:
 
 
 def publish_release(
-    tables: Mapping[str, pd.DataFrame],
+    tables: Mapping[str, pd.DataFrame | pa.Table],
     releases_dir: Path,
     *,
     validation: dict,
@@ -137,8 +137,8 @@ def publish_release(
     inputs: Mapping[str, Any] | None = None,
     inputs_state_file: Path | None = None,
 ) -> PublishResult:
-    """Input: one frame per contract table, the releases folder, the validation results and the
-    rejected files. Output: a new release folder (or none when the tables equal the newest release),
+    """Input: one frame (or tables_to_arrow table) per contract table, the releases folder, the validation
+    results and the rejected files. Output: a new release folder (or none when the tables equal the newest release),
     catalog.json and latest.json updated, and a PublishResult saying what happened.
 
     `today` (UTC by default) names the version; `lock_timeout` is how long to wait
@@ -180,13 +180,22 @@ def publish_release(
 # --- inputs ------------------------------------------------------------------
 
 
-def tables_to_arrow(tables: Mapping[str, pd.DataFrame]) -> dict[str, pa.Table]:
-    """Input: one frame per contract table. Output: Arrow tables of the contract's schema, in contract order."""
+def tables_to_arrow(tables: Mapping[str, pd.DataFrame | pa.Table]) -> dict[str, pa.Table]:
+    """Input: one frame per contract table (or the Arrow tables this function made before). Output: Arrow
+    tables of the contract's schema, rows in key order, in contract order."""
     missing = [name for name in schema.TABLES if name not in tables]
     unknown = sorted(set(tables) - set(schema.TABLES))
     if missing or unknown:
         raise ValueError(f"a release needs exactly the tables {list(schema.TABLES)}: missing {missing}, unknown {unknown}")
-    return {name: schema.to_arrow(name, tables[name]) for name in schema.TABLES}
+    return {name: _contract_arrow(name, tables[name]) for name in schema.TABLES}
+
+
+def _contract_arrow(name: str, table: pd.DataFrame | pa.Table) -> pa.Table:
+    if not isinstance(table, pa.Table):
+        return schema.to_arrow(name, table)
+    if not table.schema.equals(schema.arrow_schema(name)):
+        raise ValueError(f"table {name}: an Arrow table must have the contract's schema, got {table.schema}")
+    return table
 
 
 def check_rejected(rejected: list[dict]) -> None:
