@@ -1,8 +1,6 @@
 """The per-document extraction cache: entries by key, written whole or not at all, damage read as absence."""
 from __future__ import annotations
 
-import pytest
-
 from armsledger.extract.records import ActorInfo, DocumentExtraction, Mention
 from armsledger.extraction_store import ExtractionStore
 
@@ -36,14 +34,3 @@ def test_a_damaged_entry_reads_as_none(tmp_path):
     store.write(KEY, extraction())
     store.path_of(KEY).write_bytes(b"not a pickle")
     assert store.read(KEY) is None
-
-
-def test_read_all_keeps_order_and_names_a_missing_key(tmp_path):
-    store = ExtractionStore.under(tmp_path)
-    other = "cd" + "1" * 62
-    store.write(KEY, extraction("a"))
-    store.write(other, extraction("b"))
-    assert [e.doc_id for e in store.read_all([other, KEY])] == ["b", "a"]
-    absent = "ef" + "2" * 62
-    with pytest.raises(KeyError, match=absent):
-        list(store.read_all([KEY, absent]))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +62,5 @@ class ExtractionStore:
         """The entry under `key`; None when there is none or it cannot be read (then it is parsed again)."""
         try:
             return pickle.loads(self.path_of(key).read_bytes())
-        except FileNotFoundError:
+        except Exception:  # no entry, a damaged one, or one from an older shape of the records: not an answer
             return None
-        except Exception:  # a damaged entry or one from an older shape of the records: not an answer
-            return None
-
-    def read_all(self, keys: Iterable[str]) -> Iterator[Any]:
-        """Each key's entry, in the order given, one at a time; KeyError names the first that is missing."""
-        for key in keys:
-            entry = self.read(key)
-            if entry is None:
-                raise KeyError(f"no readable extraction for document key {key} in {self.root}")
-            yield entry
