@@ -17,10 +17,8 @@ SUITE_PREFIX = "armsledger."
 # validation step skips them (with a note) when it is not given the texts.
 REQUIRES_TEXTS = "texts"
 
-# GX cannot join tables, so the validation step adds these derived columns to a
-# copy of each frame before validating; the suites refer to them by name.
-# This mapping is the one declaration both sides follow: column -> what it holds.
-CHECK_COLUMNS: dict[str, dict[str, str]] = {
+# Derived columns other than the foreign-key checks, per table: column -> what it holds.
+_DERIVED_COLUMNS: dict[str, dict[str, str]] = {
     "documents": {
         "check_text_n_chars": "Length of the document's text in characters (null when the text is not given).",
     },
@@ -45,10 +43,10 @@ CHECK_COLUMNS: dict[str, dict[str, str]] = {
     "citations": {
         "check_doc_n_chars": "n_chars of the citation's document (null when the document is unknown).",
         "check_doc_slice": "The document's text[char_start:char_end] (null when the text is not given).",
-        "check_unknown_event_target": "target_id when target_table is events and no event has that id (else null).",
-        "check_unknown_transfer_target": "target_id when target_table is transfers and no transfer has that id (else null).",
     },
 }
+# Tables a citation can support: target_table names one, target_id a row of it.
+CITATION_TARGETS = ("events", "transfers")
 
 
 def unknown_key_column(column: str) -> str:
@@ -56,16 +54,31 @@ def unknown_key_column(column: str) -> str:
     return f"check_unknown_{column}"
 
 
-def _add_foreign_key_columns() -> None:
-    for name in TABLES:
-        for fk in table(name).foreign_keys:
-            ref = fk["reference"]
-            CHECK_COLUMNS[name][unknown_key_column(fk["fields"])] = (
-                f"{fk['fields']} when it is set and not found in {ref['resource']}.{ref['fields']} (else null)."
-            )
+def unknown_target_column(target: str) -> str:
+    """The citations check column that holds target_id where target_table is `target` and it has no such row."""
+    return f"check_unknown_{target[:-1]}_target"
 
 
-_add_foreign_key_columns()
+def _unknown_key_columns(name: str) -> dict[str, str]:
+    columns = {
+        unknown_key_column(fk["fields"]):
+        f"{fk['fields']} when it is set and not found in {fk['reference']['resource']}.{fk['reference']['fields']} (else null)."
+        for fk in table(name).foreign_keys
+    }
+    if name == "citations":
+        columns.update({
+            unknown_target_column(target): f"target_id when target_table is {target} and no {target[:-1]} has that id (else null)."
+            for target in CITATION_TARGETS
+        })
+    return columns
+
+
+# GX cannot join tables, so the validation step adds these derived columns to a
+# copy of each frame before validating; the suites refer to them by name.
+# This mapping is the one declaration both sides follow: column -> what it holds.
+CHECK_COLUMNS: dict[str, dict[str, str]] = {
+    name: {**_DERIVED_COLUMNS[name], **_unknown_key_columns(name)} for name in TABLES
+}
 
 
 def suite_name(name: str) -> str:
@@ -359,9 +372,9 @@ def _citations_rules() -> list:
         _exp(
             "ExpectColumnValuesToBeNull",
             f"Every citations.target_id whose target_table is {target} is found in {target}.{target[:-1]}_id.",
-            column=f"check_unknown_{target[:-1]}_target",
+            column=unknown_target_column(target),
         )
-        for target in ("events", "transfers")
+        for target in CITATION_TARGETS
     ]
     rules += [
         _exp(

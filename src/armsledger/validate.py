@@ -13,10 +13,12 @@ import pandas as pd
 
 from armsledger.expectation_suites import (
     CHECK_COLUMNS,
+    CITATION_TARGETS,
     REQUIRES_TEXTS,
     suite_name,
     suite_path,
     unknown_key_column,
+    unknown_target_column,
 )
 from armsledger.schema import TABLES, table
 
@@ -128,22 +130,24 @@ def with_check_columns(
         frame["check_n_citations"] = _count(frame, keys, targeted.size())
         frame["check_n_citing_documents"] = _count(frame, keys, targeted["doc_id"].nunique())
 
-    keys = {name: {str(v) for v in _col(frames[name], table(name).primary_key) if not _missing(v)} for name in TABLES}
+    known_keys = {
+        name: {str(v) for v in _col(frames[name], table(name).primary_key) if not _missing(v)} for name in TABLES
+    }
     for name, frame in frames.items():
         for fk in table(name).foreign_keys:
-            known = keys[fk["reference"]["resource"]]
+            known = known_keys[fk["reference"]["resource"]]
             frame[unknown_key_column(fk["fields"])] = _series(
                 frame, [None if _missing(v) or str(v) in known else v for v in _col(frame, fk["fields"])]
             )
-    for target in ("events", "transfers"):
-        known = keys[target]
-        citations[f"check_unknown_{target[:-1]}_target"] = _series(citations, [
+    for target in CITATION_TARGETS:
+        known = known_keys[target]
+        citations[unknown_target_column(target)] = _series(citations, [
             t if table_name == target and not _missing(t) and str(t) not in known else None
             for table_name, t in zip(_col(citations, "target_table"), _col(citations, "target_id"))
         ])
 
     events = frames["events"]
-    known_actors = keys["actors"]
+    known_actors = known_keys["actors"]
     participants = [_as_list(v) for v in _col(events, "actor_ids")]
     events["check_initiator_first"] = pd.Series(
         [
