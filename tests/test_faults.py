@@ -38,7 +38,7 @@ SOURCES = {"publish.py": publish_module.__file__, "releases.py": releases_module
 MUST_KILL_AT = [
     ("release_lock", "yield lock_path", 0),              # lock held, nothing done yet
     ("remove_leftovers", "for entry in releases_dir.iterdir()", 0),
-    ("write_durably", "handle.write(data)", 0),          # first file of the new release half made
+    ("write_durably", "handle.write(chunk)", 0),         # first file of the new release half made
     ("write_durably", "os.fsync(handle.fileno())", -1),  # last file written, not yet flushed
     ("validate_package", "report = frictionless.validate", 0),
     ("build_release", "os.rename(temp, final)", 0),      # the release folder is complete, not yet in place

@@ -10,6 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import armsledger
@@ -20,6 +21,7 @@ from armsledger.releases import (
     ReleaseNotFoundError,
     cache_dir_for,
     diff_releases,
+    diff_tables,
     latest_version,
     list_releases,
     load,
@@ -146,6 +148,38 @@ def test_diff_releases_lists_keys_by_table(releases_dir: Path) -> None:
     assert diff_releases(releases_dir, "2024.06.20.1", "2024.06.20")["actors"]["removed"] == ["act_shoigu"]
     with pytest.raises(InvalidReleaseNameError):
         diff_releases(releases_dir, "2024.06.20", "../x")
+
+
+def _diff_by_rows(old, new, key):
+    """The definition diff_tables implements: whole rows as dicts, compared by key."""
+    before = {row[key]: row for row in old.to_pylist()}
+    after = {row[key]: row for row in new.to_pylist()}
+    return (sorted(after.keys() - before.keys()), sorted(before.keys() - after.keys()),
+            sorted(k for k in after.keys() & before.keys() if after[k] != before[k]))
+
+
+def test_diff_tables_finds_every_kind_of_row_change() -> None:
+    old = pa.table({
+        "id": ["a", "b", "c", "d", "e", "f", "g"],
+        "text": ["x", None, "y", "z", "same", "w", "v"],
+        "n": [1, 2, None, 4, 5, 6, 7],
+        "items": [["p"], [], None, ["q", "r"], ["s"], ["t,u"], ["k"]],
+    })
+    new = pa.table({
+        "id": ["h", "g", "f", "e", "d", "c", "b"],  # a removed, h added, another row order
+        "text": ["n", "v", "w", "same", "z", "y", "now"],  # b: null -> value
+        "n": [0, 7, 6, 5, 4, 3, 2],  # c: null -> value
+        "items": [[], ["k"], ["t", "u"], ["s"], ["q", "r"], None, []],  # f: one item -> two with the same text
+    })
+    diff = diff_tables(old, new, "id")
+    assert (list(diff.added), list(diff.removed), list(diff.changed)) == _diff_by_rows(old, new, "id")
+    assert diff.as_dict() == {"added": ["h"], "removed": ["a"], "changed": ["b", "c", "f"]}
+    assert diff_tables(None, new, "id").added == tuple(sorted(new.column("id").to_pylist()))
+    assert diff_tables(old, None, "id").removed == tuple(sorted(old.column("id").to_pylist()))
+    # A column added between releases changes every row both have.
+    assert diff_tables(old, old.append_column("extra", pa.array([1] * 7)), "id").changed == tuple("abcdefg")
+    with pytest.raises(ValueError, match="duplicate primary key id='a'"):
+        diff_tables(pa.table({"id": ["a", "a"]}), new.select(["id"]), "id")
 
 
 def test_sha256sums_parse_text_and_binary_mode() -> None:

@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from armsledger import schema
 from armsledger.releases import (
     CATALOG_FILE,
     LATEST_FILE,
+    PAGE_FILE,
     PUBLIC_DIR_MODE,
     PUBLIC_FILE_MODE,
     SUMS_FILE,
@@ -65,6 +66,8 @@ INPUTS_FILE = "inputs.json"
 # Reading every row in frictionless costs about 1 s per 1,000 documents, the rest of publishing about as much.
 PACKAGE_CHECK_ROWS = 1000
 PARQUET_MEDIATYPE = "application/vnd.apache.parquet"
+# Rows of a CSV turned into Python values at a time.
+CSV_ROWS_PER_CHUNK = 10_000
 
 # Every option that affects the bytes is pinned, so that the same table gives the
 # same file (the footer still names the pyarrow version, so an upgrade changes it).
@@ -336,32 +339,44 @@ def write_release_files(
     inputs: Mapping[str, Any] | None = None,
 ) -> None:
     """Input: an empty folder and the release's contents. Output: every release file in it, flushed,
-    SHA256SUMS last so that it covers all the others."""
-    data_files: dict[str, bytes] = {}
+    SHA256SUMS last so that it covers all the others.
+
+    The data files go straight to disk, a CSV a batch of rows at a time: held in memory together,
+    they took more than the tables themselves at 20,000 documents.
+    """
+    facts: dict[str, dict[str, Any]] = {}
     for name, table in tables.items():
-        data_files[f"{name}.parquet"] = parquet_bytes(table)
-        data_files[f"{name}.csv"] = csv_bytes(table)
-    files = dict(data_files)
-    files[PACKAGE_FILE] = json_bytes(package_descriptor(version, data_files), sort_keys=False)
-    files[CHANGES_FILE] = changes_markdown(version, previous, tables, diffs).encode("utf-8")
-    files[VALIDATION_FILE] = json_bytes(validation)
-    files[REJECTED_FILE] = json_bytes(sorted(rejected, key=lambda item: (str(item["path"]), str(item["reason"]))))
+        facts[f"{name}.parquet"] = write_durably(folder / f"{name}.parquet", parquet_chunks(table))
+        facts[f"{name}.csv"] = write_durably(folder / f"{name}.csv", csv_chunks(table))
+    small = {
+        PACKAGE_FILE: json_bytes(package_descriptor(version, facts), sort_keys=False),
+        CHANGES_FILE: changes_markdown(version, previous, tables, diffs).encode("utf-8"),
+        VALIDATION_FILE: json_bytes(validation),
+        REJECTED_FILE: json_bytes(sorted(rejected, key=lambda item: (str(item["path"]), str(item["reason"])))),
+    }
     if inputs is not None:
-        files[INPUTS_FILE] = json_bytes(dict(inputs))
-    add_release_page(files, version, previous, diffs)  # index.html; see "landing pages" below
-    files[SUMS_FILE] = sha256sums_text(files).encode("utf-8")
-    for name, data in files.items():
-        write_durably(folder / name, data)
+        small[INPUTS_FILE] = json_bytes(dict(inputs))
+    for name, data in small.items():
+        facts[name] = write_durably(folder / name, [data])
+    facts[PAGE_FILE] = write_durably(folder / PAGE_FILE, [release_page(folder, version, tables, previous, diffs)])
+    write_durably(folder / SUMS_FILE, [sha256sums_text(facts).encode("utf-8")])
     fsync_dir(folder)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Input: a new file's path and bytes. Output: the file, flushed to disk before the folder is renamed."""
+def write_durably(path: Path, chunks: Iterable[bytes]) -> dict[str, Any]:
+    """Input: a new file's path and its bytes, in chunks. Output: the file, flushed to disk before the
+    folder is renamed, and its `bytes` and `hash` (as file_facts gives them)."""
+    digest = hashlib.sha256()
+    size = 0
     with open(path, "xb") as handle:
         os.fchmod(handle.fileno(), PUBLIC_FILE_MODE)
-        handle.write(data)
+        for chunk in chunks:
+            handle.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
         handle.flush()
         os.fsync(handle.fileno())
+    return {"bytes": size, "hash": "sha256:" + digest.hexdigest()}
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -371,15 +386,32 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def parquet_chunks(table: pa.Table) -> Iterator[bytes]:
+    """Input: an Arrow table. Output: its Parquet file (parquet_bytes), as one chunk."""
+    # The compressed file is a small part of the table; writing it to a buffer first keeps one code path.
+    yield parquet_bytes(table)
+
+
 def csv_bytes(table: pa.Table) -> bytes:
     """Input: an Arrow table. Output: its CSV file (see CSV_NOTE for the conventions)."""
+    return b"".join(csv_chunks(table))
+
+
+def csv_chunks(table: pa.Table, rows_per_chunk: int = CSV_ROWS_PER_CHUNK) -> Iterator[bytes]:
+    """Input: an Arrow table. Output: its CSV file (csv_bytes) in chunks of rows, the header first, so
+    that only one chunk's rows are ever Python values."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(table.column_names)
     cell_writers = [csv_cell_writer(field.type) for field in table.schema]
-    for row in zip(*(table.column(i).to_pylist() for i in range(table.num_columns))):
-        writer.writerow([write(value) for write, value in zip(cell_writers, row)])
-    return text.getvalue().encode("utf-8")
+    for batch in table.to_batches(max_chunksize=rows_per_chunk):
+        for row in zip(*(column.to_pylist() for column in batch.columns)):
+            writer.writerow([write(value) for write, value in zip(cell_writers, row)])
+        yield text.getvalue().encode("utf-8")
+        text.seek(0)
+        text.truncate()
+    if text.tell():
+        yield text.getvalue().encode("utf-8")
 
 
 def csv_cell_writer(arrow_type: pa.DataType):
@@ -422,8 +454,8 @@ def file_facts(data: bytes) -> dict[str, Any]:
     return {"bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
 
 
-def package_descriptor(version: str, data_files: Mapping[str, bytes]) -> dict[str, Any]:
-    """Input: the version and the data files' bytes. Output: the datapackage.json descriptor.
+def package_descriptor(version: str, facts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Input: the version and each data file's `bytes` and `hash` (file_facts). Output: the datapackage.json descriptor.
 
     frictionless can check the CSV files (types, keys, foreign keys, bytes,
     hashes) as tabular resources. It reads Parquet only through pandas, where
@@ -444,7 +476,7 @@ def package_descriptor(version: str, data_files: Mapping[str, bytes]) -> dict[st
             "format": "csv",
             "mediatype": "text/csv",
             "encoding": "utf-8",
-            **file_facts(data_files[f"{name}.csv"]),
+            **facts[f"{name}.csv"],
             "schema": schema.frictionless_schema(name),
         })
         parquet_files.append({
@@ -455,7 +487,7 @@ def package_descriptor(version: str, data_files: Mapping[str, bytes]) -> dict[st
             "path": f"{name}.parquet",
             "format": "parquet",
             "mediatype": PARQUET_MEDIATYPE,
-            **file_facts(data_files[f"{name}.parquet"]),
+            **facts[f"{name}.parquet"],
         })
     return {
         "profile": "tabular-data-package",
@@ -468,9 +500,10 @@ def package_descriptor(version: str, data_files: Mapping[str, bytes]) -> dict[st
     }
 
 
-def sha256sums_text(files: Mapping[str, bytes]) -> str:
-    """Input: file name -> bytes. Output: SHA256SUMS text that `sha256sum -c` accepts, sorted by name."""
-    return "".join(f"{hashlib.sha256(files[name]).hexdigest()}  {name}\n" for name in sorted(files))
+def sha256sums_text(facts: Mapping[str, Mapping[str, Any]]) -> str:
+    """Input: file name -> its `hash` fact (write_durably, file_facts). Output: SHA256SUMS text that
+    `sha256sum -c` accepts, sorted by name."""
+    return "".join(f"{facts[name]['hash'].removeprefix('sha256:')}  {name}\n" for name in sorted(facts))
 
 
 def changes_markdown(
@@ -644,16 +677,17 @@ def replace_if_changed(path: Path, data: bytes) -> None:
 # --- landing pages (armsledger.site) ---------------------------------------------------
 
 
-def add_release_page(files: dict[str, bytes], version: str, previous: str | None,
-                     diffs: Mapping[str, TableDiff]) -> None:
-    """Input: the release's files so far. Output: `index.html` added to them, before SHA256SUMS covers them."""
+def release_page(folder: Path, version: str, tables: Mapping[str, pa.Table], previous: str | None,
+                 diffs: Mapping[str, TableDiff]) -> bytes:
+    """Input: a release folder with every file but the page and SHA256SUMS, and the tables its Parquet files
+    hold. Output: the bytes of its `index.html`."""
     from armsledger import site
 
-    files[site.PAGE_FILE] = site.release_page_bytes(version, files, previous=previous, diffs=diffs)
+    return site.release_page_bytes(version, folder, previous=previous, diffs=diffs, tables=tables)
 
 
 def write_releases_page(releases_dir: Path, catalog: Mapping[str, Any]) -> None:
     """Input: a releases folder and its catalog. Output: `releases_dir/index.html` listing every release."""
     from armsledger import site
 
-    replace_if_changed(releases_dir / site.PAGE_FILE, site.releases_index_bytes(releases_dir, catalog))
+    replace_if_changed(releases_dir / PAGE_FILE, site.releases_index_bytes(releases_dir, catalog))

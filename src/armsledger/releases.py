@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from armsledger import schema
@@ -39,6 +40,8 @@ RELEASE_NAME = re.compile(r"^\d{4}\.\d{2}\.\d{2}(\.\d+)?$")
 LATEST_FILE = "latest.json"
 CATALOG_FILE = "catalog.json"
 SUMS_FILE = "SHA256SUMS"
+# Each release folder's landing page, and the releases folder's list of them (armsledger.site).
+PAGE_FILE = "index.html"
 # Temporary files and folders in a releases folder start with this; anything
 # so named is debris of an interrupted write.
 TEMP_PREFIX = ".tmp-"
@@ -395,28 +398,69 @@ def diff_tables(old: pa.Table | None, new: pa.Table | None, primary_key: str) ->
     """Input: two versions of a table (None: absent) and its primary key. Output: their TableDiff.
 
     Rows are compared as whole records, so a column added or dropped between
-    releases marks every row as changed.
+    releases marks every row as changed. The comparison runs on Arrow columns:
+    a row as a Python dict, for every row of both versions, took more memory
+    than the rest of publishing.
     """
-    old_rows = rows_by_key(old, primary_key)
-    new_rows = rows_by_key(new, primary_key)
-    return TableDiff(
-        added=tuple(sorted(new_rows.keys() - old_rows.keys())),
-        removed=tuple(sorted(old_rows.keys() - new_rows.keys())),
-        changed=tuple(sorted(k for k in new_rows.keys() & old_rows.keys() if new_rows[k] != old_rows[k])),
-    )
+    old_keys, new_keys = _keys(old, primary_key), _keys(new, primary_key)
+    added = pc.filter(new_keys, pc.invert(pc.is_in(new_keys, value_set=old_keys)))
+    removed = pc.filter(old_keys, pc.invert(pc.is_in(old_keys, value_set=new_keys)))
+    changed = pa.array([], pa.string())
+    if old is not None and new is not None:
+        common = pc.filter(new_keys, pc.is_in(new_keys, value_set=old_keys))
+        before, after = _rows_of(old, primary_key, common), _rows_of(new, primary_key, common)
+        if before.schema.equals(after.schema, check_metadata=False):
+            differs = _rows_differ(before, after)
+            changed = pc.filter(after.column(primary_key), differs) if differs is not None else changed
+        else:
+            changed = common
+    return TableDiff(added=_sorted_keys(added), removed=_sorted_keys(removed), changed=_sorted_keys(changed))
 
 
-def rows_by_key(table: pa.Table | None, primary_key: str) -> dict[str, dict]:
-    """Input: a table (or None) and its primary key. Output: key -> row; duplicate keys are an error."""
+def _keys(table: pa.Table | None, primary_key: str) -> pa.Array:
+    """A table's primary keys (none for an absent table); a repeated key is an error."""
     if table is None:
-        return {}
-    rows: dict[str, dict] = {}
-    for row in table.to_pylist():
-        key = row[primary_key]
-        if key in rows:
-            raise ValueError(f"duplicate primary key {primary_key}={key!r}")
-        rows[key] = row
-    return rows
+        return pa.array([], pa.string())
+    keys = table.column(primary_key).combine_chunks()
+    if pc.count_distinct(keys, mode="all").as_py() != len(keys):
+        counts = pc.value_counts(keys)
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        raise ValueError(f"duplicate primary key {primary_key}={repeated[0].as_py()!r}")
+    return keys
+
+
+def _rows_of(table: pa.Table, primary_key: str, keys: pa.Array) -> pa.Table:
+    """The rows of `table` whose key is in `keys`, in key order."""
+    rows = table.filter(pc.is_in(table.column(primary_key), value_set=keys))
+    return rows.take(pc.sort_indices(rows.column(primary_key)))
+
+
+def _rows_differ(before: pa.Table, after: pa.Table) -> pa.Array | None:
+    """Per row of two tables of the same schema and keys in the same order: whether any cell differs
+    (a null and a value differ; two nulls do not). None when there are no columns to compare."""
+    differs = None
+    for name in after.column_names:
+        a, b = before.column(name), after.column(name)
+        if pa.types.is_list(a.type):
+            # Lists compare by their items joined with a separator no text holds, and by their lengths.
+            a, b = (pc.binary_join(c, "\x1f") for c in (a, b))
+            column_differs = pc.or_(
+                _cells_differ(a, b),
+                _cells_differ(pc.list_value_length(before.column(name)), pc.list_value_length(after.column(name))),
+            )
+        else:
+            column_differs = _cells_differ(a, b)
+        differs = column_differs if differs is None else pc.or_(differs, column_differs)
+    return differs
+
+
+def _cells_differ(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    unequal = pc.fill_null(pc.not_equal(a, b), False)
+    return pc.or_(unequal, pc.not_equal(pc.is_null(a), pc.is_null(b)))
+
+
+def _sorted_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[str, ...]:
+    return tuple(sorted(keys.to_pylist()))
 
 
 def diff_releases(releases_dir: Path, a: str, b: str) -> dict[str, dict[str, list[str]]]:

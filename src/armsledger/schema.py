@@ -20,6 +20,8 @@ _ARROW_TYPES = {
     "date32": pa.date32(),
     "list<string>": pa.list_(pa.string()),
 }
+# Types whose pandas columns convert without Python values (NaN, None and pd.NA all become null).
+_VECTOR_TYPES = frozenset({"string", "int64", "float64"})
 _FRICTIONLESS_TYPES = {
     "string": "string",
     "int64": "integer",
@@ -150,6 +152,10 @@ def to_arrow(name: str, frame: pd.DataFrame) -> pa.Table:
     frame = frame[t.columns].sort_values(t.primary_key, kind="stable").reset_index(drop=True)
     columns = {}
     for f in t.fields:
+        if f.type in _VECTOR_TYPES:
+            # Straight from the column's buffers: a Python value per cell took more memory than the table.
+            columns[f.name] = pa.array(frame[f.name], type=_ARROW_TYPES[f.type], from_pandas=True)
+            continue
         values = [None if _is_missing(v) else v for v in frame[f.name].tolist()]
         if f.type == "date32":
             values = [None if v is None else pd.Timestamp(v).date() for v in values]

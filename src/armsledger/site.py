@@ -41,8 +41,8 @@ import pyarrow.parquet as pq
 
 from armsledger import schema
 from armsledger.config import PACKAGE_DIR
+from armsledger.releases import PAGE_FILE
 
-PAGE_FILE = "index.html"
 ASSETS_DIR = PACKAGE_DIR / "site_assets"
 CODEBOOK_PATH = Path("docs") / "codebook.md"
 # Rows of each table embedded in the page for the searchable preview.
@@ -164,7 +164,7 @@ def fmt_number(value: Any) -> str:
 
 
 class Release:
-    """A release's files (name -> bytes) and its tables, with the lookups the page needs.
+    """A release folder's files and tables, with the lookups the page needs.
 
     The page shows a bounded part of each table, so rows become Python dicts
     only where they are used: whole tables for the small ones the charts draw
@@ -174,12 +174,13 @@ class Release:
     into a dict took more memory than the rest of the run.
     """
 
-    def __init__(self, version: str, files: Mapping[str, bytes]) -> None:
+    def __init__(self, version: str, folder: Path, tables: Mapping[str, pa.Table] | None = None) -> None:
+        """`tables`: the Arrow tables of the folder's Parquet files, when the caller holds them already."""
         self.version = version
-        self.files = dict(files)
-        self.tables: dict[str, pa.Table] = {
-            name: pq.read_table(pa.BufferReader(self.files[f"{name}.parquet"]))
-            for name in schema.TABLES if f"{name}.parquet" in self.files
+        self.folder = Path(folder)
+        self.tables: dict[str, pa.Table] = dict(tables) if tables is not None else {
+            name: pq.read_table(self.folder / f"{name}.parquet")
+            for name in schema.TABLES if (self.folder / f"{name}.parquet").is_file()
         }
         self.rows = _RowsOnFirstUse(self.tables)
         self.package = self._json("datapackage.json", {})
@@ -190,7 +191,25 @@ class Release:
         self._mentions_by_doc: dict[str, list[dict]] = {}
 
     def _json(self, name: str, default: Any) -> Any:
-        return json.loads(self.files[name]) if name in self.files else default
+        path = self.folder / name
+        return json.loads(path.read_bytes()) if path.is_file() else default
+
+    def parquet_schema(self, name: str) -> pa.Schema:
+        """The Arrow schema of a table's Parquet file, as a reader of the file gets it."""
+        return pq.read_schema(self.folder / f"{name}.parquet")
+
+    def has_file(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
+    def file_facts(self, name: str) -> tuple[int, str]:
+        """A file's size in bytes and SHA-256, read in blocks (a CSV can be larger than the rest of the run)."""
+        digest = hashlib.sha256()
+        size = 0
+        with open(self.folder / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+        return size, digest.hexdigest()
 
     def name(self, actor_id: Any) -> str:
         if not actor_id:
@@ -280,15 +299,17 @@ _KIND_ORDER = {"evidence": 0, "attribution": 1, "quote": 2, "marker": 3}
 
 def release_page_bytes(
     version: str,
-    files: Mapping[str, bytes],
+    folder: Path,
     *,
     previous: str | None = None,
     diffs: Mapping[str, Any] | None = None,
+    tables: Mapping[str, pa.Table] | None = None,
 ) -> bytes:
-    """Input: the version, the release's files (name -> bytes; SHA256SUMS and index.html need not be
-    there), the previous release's name and the per-table diffs against it (objects with
-    added/removed/changed key tuples, as releases.TableDiff). Output: the bytes of index.html."""
-    release = Release(version, files)
+    """Input: the version, the folder of the release's files (SHA256SUMS and index.html need not be
+    there yet), the previous release's name and the per-table diffs against it (objects with
+    added/removed/changed key tuples, as releases.TableDiff) and, when the caller holds them, the tables
+    of its Parquet files (read from the folder otherwise). Output: the bytes of index.html."""
+    release = Release(version, folder, tables)
     if previous is None:
         diffs = None  # a first release: every row is new, and there is nothing to compare with
     sections = [
@@ -338,8 +359,7 @@ def write_release_page(release_dir: Path, output: Path | None = None) -> Path:
         diffs = {name: diff_tables(read_release_table(before, name) if (before / f"{name}.parquet").exists() else None,
                                    read_release_table(release_dir, name), schema.table(name).primary_key)
                  for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()}
-    files = {p.name: p.read_bytes() for p in sorted(release_dir.iterdir()) if p.is_file() and p.name != PAGE_FILE}
-    data = release_page_bytes(release_dir.name, files, previous=previous, diffs=diffs)
+    data = release_page_bytes(release_dir.name, release_dir, previous=previous, diffs=diffs)
     output = Path(output) if output else release_dir.parent / f"{release_dir.name}.preview.html"
     output.write_bytes(data)
     return output
@@ -421,27 +441,26 @@ def _created(version: str) -> str | None:
 
 
 def downloads_section(release: Release) -> str:
-    files = release.files
     out = ["<p>Each table comes as Parquet (Arrow types, the true values) and CSV (see the data package "
            "for its conventions). Check a download with <code>sha256sum -c SHA256SUMS</code>.</p>",
            '<table><thead><tr><th>file</th><th>what</th><th class="num">size</th><th>SHA-256</th></tr></thead><tbody>']
 
     def row(name: str, what: str) -> str:
-        data = files[name]
+        size, sha256 = release.file_facts(name)
         return (f'<tr><td><a href="{h(name)}" download>{h(name)}</a></td><td>{h(what)}</td>'
-                f'<td class="num" title="{len(data):,} bytes">{h(human_size(len(data)))}</td>'
-                f'<td class="hash">{hashlib.sha256(data).hexdigest()}</td></tr>')
+                f'<td class="num" title="{size:,} bytes">{h(human_size(size))}</td>'
+                f'<td class="hash">{sha256}</td></tr>')
 
     for name in schema.TABLES:
         rows = release.tables[name].num_rows if name in release.tables else 0
         for ext, label in (("parquet", "Parquet"), ("csv", "CSV")):
-            if f"{name}.{ext}" in files:
+            if release.has_file(f"{name}.{ext}"):
                 out.append(row(f"{name}.{ext}", f"{name}: {rows:,} rows, {label}"))
     labels = {"datapackage.json": "Frictionless data package: fields, keys, bytes and hashes",
               "CHANGES.md": "rows added, removed and changed since the previous release",
               "validation.json": "every expectation's result", "rejected.json": "files skipped or read with a warning"}
     for name in FILE_ORDER:
-        if name in files:
+        if release.has_file(name):
             out.append(row(name, labels[name]))
     out.append('<tr><td><a href="SHA256SUMS" download>SHA256SUMS</a></td>'
                '<td>checksums of every file in the release, this page included</td><td></td><td></td></tr>')
@@ -950,7 +969,7 @@ def codebook_section(release: Release) -> str:
     resources = release.package.get("resources", [])
     if not resources:
         return '<p class="muted">No datapackage.json in this release.</p>'
-    arrow_types = {name: {f.name: str(f.type) for f in table.schema} for name, table in release.tables.items()}
+    arrow_types = {name: {f.name: str(f.type) for f in release.parquet_schema(name)} for name in release.tables}
     out = ['<p>Every column of every table, from <a href="datapackage.json">datapackage.json</a> '
            "(Frictionless type; the Arrow type is that of the Parquet file).</p>"]
     for res in resources:

@@ -79,103 +79,129 @@ def load_suites(expectations_dir: Path) -> dict[str, dict]:
     return suites
 
 
+@dataclass(frozen=True)
+class _CrossTableFacts:
+    """What one table's checks need to know of the others: small lookups, taken once for all six."""
+
+    doc_n_chars: dict
+    known_keys: dict[str, set[str]]
+    mentions_per_actor: pd.Series
+    documents_per_actor: pd.Series
+    citations_per_target: dict[str, pd.Series]
+    citing_documents_per_target: dict[str, pd.Series]
+
+
+def _cross_table_facts(tables: Mapping[str, pd.DataFrame]) -> _CrossTableFacts:
+    docs, mentions, citations = (tables[n] for n in ("documents", "mentions", "citations"))
+    by_actor = pd.DataFrame({"actor_id": _col(mentions, "actor_id"), "doc_id": _col(mentions, "doc_id")})
+    supports = pd.DataFrame({
+        "target_table": _col(citations, "target_table"),
+        "target_id": _col(citations, "target_id"),
+        "doc_id": _col(citations, "doc_id"),
+    })
+    targeted = {name: supports[supports["target_table"] == name].groupby("target_id") for name in CITATION_TARGETS}
+    return _CrossTableFacts(
+        doc_n_chars=dict(zip(_col(docs, "doc_id"), _col(docs, "n_chars"))),
+        known_keys={
+            name: {str(v) for v in _col(tables[name], table(name).primary_key) if not _missing(v)}
+            for name in _referenced_tables()
+        },
+        mentions_per_actor=by_actor.groupby("actor_id").size(),
+        documents_per_actor=by_actor.groupby("actor_id")["doc_id"].nunique(),
+        citations_per_target={name: group.size() for name, group in targeted.items()},
+        citing_documents_per_target={name: group["doc_id"].nunique() for name, group in targeted.items()},
+    )
+
+
+def _referenced_tables() -> set[str]:
+    """The tables whose keys some column refers to (foreign keys, citation targets)."""
+    return {fk["reference"]["resource"] for name in TABLES for fk in table(name).foreign_keys} | set(CITATION_TARGETS)
+
+
 def with_check_columns(
     tables: Mapping[str, pd.DataFrame], texts: Mapping[str, str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Tables (and texts) -> copies sorted by primary key with the derived check_* columns added."""
-    frames = {}
-    for name in TABLES:
-        frame = tables[name].copy()
-        pk = table(name).primary_key
-        # Sorted by key, the examples in the report do not depend on the input's row order.
-        if pk in frame.columns:
-            frame = frame.sort_values(pk, kind="stable", na_position="last")
-        frames[name] = frame.reset_index(drop=True)
+    facts = _cross_table_facts(tables)
+    return {name: _checked_frame(name, tables[name], facts, texts) for name in TABLES}
 
-    docs, actors, mentions, citations = (frames[n] for n in ("documents", "actors", "mentions", "citations"))
-    doc_n_chars = dict(zip(_col(docs, "doc_id"), _col(docs, "n_chars")))
 
-    docs["check_text_n_chars"] = _series(
-        docs, [None if texts is None or d not in texts else len(texts[d]) for d in _col(docs, "doc_id")]
-    )
+def _checked_frame(
+    name: str, frame: pd.DataFrame, facts: _CrossTableFacts, texts: Mapping[str, str] | None
+) -> pd.DataFrame:
+    """One table -> a copy sorted by primary key with its derived check_* columns added."""
+    frame = frame.copy()
+    pk = table(name).primary_key
+    # Sorted by key, the examples in the report do not depend on the input's row order.
+    if pk in frame.columns:
+        frame = frame.sort_values(pk, kind="stable", na_position="last")
+    frame = frame.reset_index(drop=True)
 
-    by_actor = pd.DataFrame({"actor_id": _col(mentions, "actor_id"), "doc_id": _col(mentions, "doc_id")})
-    actor_ids = _col(actors, "actor_id")
-    actors["check_n_mentions"] = _count(actors, actor_ids, by_actor.groupby("actor_id").size())
-    actors["check_n_documents"] = _count(actors, actor_ids, by_actor.groupby("actor_id")["doc_id"].nunique())
-
-    for frame in (mentions, citations):
-        frame["check_doc_n_chars"] = _series(
-            frame, [_int_or_none(doc_n_chars.get(d)) for d in _col(frame, "doc_id")]
+    if name == "documents":
+        frame["check_text_n_chars"] = _series(
+            frame, [None if texts is None or d not in texts else len(texts[d]) for d in _col(frame, "doc_id")]
         )
+    if name == "actors":
+        actor_ids = _col(frame, "actor_id")
+        frame["check_n_mentions"] = _count(frame, actor_ids, facts.mentions_per_actor)
+        frame["check_n_documents"] = _count(frame, actor_ids, facts.documents_per_actor)
+    if name in ("mentions", "citations"):
+        doc_ids = _col(frame, "doc_id")
+        frame["check_doc_n_chars"] = _series(frame, [_int_or_none(facts.doc_n_chars.get(d)) for d in doc_ids])
         frame["check_doc_slice"] = _series(
-            frame,
+            frame, [_slice(texts, d, s, e) for d, s, e in zip(doc_ids, _col(frame, "char_start"), _col(frame, "char_end"))]
+        )
+    if name in CITATION_TARGETS:
+        keys = _col(frame, pk)
+        frame["check_n_citations"] = _count(frame, keys, facts.citations_per_target[name])
+        frame["check_n_citing_documents"] = _count(frame, keys, facts.citing_documents_per_target[name])
+
+    for fk in table(name).foreign_keys:
+        known = facts.known_keys[fk["reference"]["resource"]]
+        frame[unknown_key_column(fk["fields"])] = _series(
+            frame, [None if _missing(v) or str(v) in known else v for v in _col(frame, fk["fields"])]
+        )
+    if name == "citations":
+        target_tables = _col(frame, "target_table")
+        for target in CITATION_TARGETS:
+            known = facts.known_keys[target]
+            frame[unknown_target_column(target)] = _series(frame, [
+                t if table_name == target and not _missing(t) and str(t) not in known else None
+                for table_name, t in zip(target_tables, _col(frame, "target_id"))
+            ])
+    if name == "events":
+        known_actors = facts.known_keys["actors"]
+        participants = [_as_list(v) for v in _col(frame, "actor_ids")]
+        frame["check_initiator_first"] = pd.Series(
             [
-                _slice(texts, d, s, e)
-                for d, s, e in zip(_col(frame, "doc_id"), _col(frame, "char_start"), _col(frame, "char_end"))
+                _missing(i) or (len(p) > 0 and str(p[0]) == str(i))
+                for i, p in zip(_col(frame, "initiator_id"), participants)
             ],
+            index=frame.index,
+            dtype=bool,
+        )
+        frame["check_unresolved_actor_ids"] = _series(
+            frame, [", ".join(str(a) for a in p if str(a) not in known_actors) for p in participants]
         )
 
-    supports = pd.DataFrame(
-        {
-            "target_table": _col(citations, "target_table"),
-            "target_id": _col(citations, "target_id"),
-            "doc_id": _col(citations, "doc_id"),
-        }
-    )
-    for name in ("events", "transfers"):
-        frame = frames[name]
-        keys = _col(frame, table(name).primary_key)
-        targeted = supports[supports["target_table"] == name].groupby("target_id")
-        frame["check_n_citations"] = _count(frame, keys, targeted.size())
-        frame["check_n_citing_documents"] = _count(frame, keys, targeted["doc_id"].nunique())
-
-    known_keys = {
-        name: {str(v) for v in _col(frames[name], table(name).primary_key) if not _missing(v)} for name in TABLES
-    }
-    for name, frame in frames.items():
-        for fk in table(name).foreign_keys:
-            known = known_keys[fk["reference"]["resource"]]
-            frame[unknown_key_column(fk["fields"])] = _series(
-                frame, [None if _missing(v) or str(v) in known else v for v in _col(frame, fk["fields"])]
-            )
-    for target in CITATION_TARGETS:
-        known = known_keys[target]
-        citations[unknown_target_column(target)] = _series(citations, [
-            t if table_name == target and not _missing(t) and str(t) not in known else None
-            for table_name, t in zip(_col(citations, "target_table"), _col(citations, "target_id"))
-        ])
-
-    events = frames["events"]
-    known_actors = known_keys["actors"]
-    participants = [_as_list(v) for v in _col(events, "actor_ids")]
-    events["check_initiator_first"] = pd.Series(
-        [
-            _missing(i) or (len(p) > 0 and str(p[0]) == str(i))
-            for i, p in zip(_col(events, "initiator_id"), participants)
-        ],
-        index=events.index,
-        dtype=bool,
-    )
-    events["check_unresolved_actor_ids"] = _series(
-        events, [", ".join(str(a) for a in p if str(a) not in known_actors) for p in participants]
-    )
-
-    for name, frame in frames.items():
-        # The suites name these columns; deriving a different set is a bug here, not bad data.
-        absent = [c for c in CHECK_COLUMNS[name] if c not in frame.columns]
-        if absent:
-            raise RuntimeError(f"{name}: check columns {absent} were not derived")
-    return frames
+    # The suites name these columns; deriving a different set is a bug here, not bad data.
+    absent = [c for c in CHECK_COLUMNS[name] if c not in frame.columns]
+    if absent:
+        raise RuntimeError(f"{name}: check columns {absent} were not derived")
+    return frame
 
 
 def validate_tables(
     tables: dict[str, pd.DataFrame], expectations_dir: Path, texts: dict[str, str] | None = None
 ) -> ValidationReport:
-    """Six contract tables (+ doc_id -> text) and the suites' folder -> ValidationReport from GX checkpoints."""
+    """Six contract tables (+ doc_id -> text) and the suites' folder -> ValidationReport from GX checkpoints.
+
+    One table at a time is copied and given its check columns, so that the run holds the
+    tables and one checked copy, never six.
+    """
     _check_tables(tables)
     suites = load_suites(Path(expectations_dir))
-    frames = with_check_columns(tables, texts)
+    facts = _cross_table_facts(tables)
 
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -188,7 +214,9 @@ def validate_tables(
 
     results: list[dict] = []
     for name in TABLES:
-        results += _validate_table(gx, context, source, name, frames[name], suites[name], texts)
+        frame = _checked_frame(name, tables[name], facts, texts)
+        results += _validate_table(gx, context, source, name, frame, suites[name], texts)
+        del frame
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
 
 
