@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
+import pyarrow as pa
 
 from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord, TransferRecord
 from armsledger.ids import stable_id
@@ -37,8 +38,52 @@ class _Fact:
     """An event or transfer merged across documents, with where each document supports it."""
 
     record: EventRecord | TransferRecord
-    sources: list[tuple[str, object]] = field(default_factory=list)  # (doc_id, Evidence)
+    # Per supporting sentence: (doc_id, its char_start, whether it is hedged). Only the first sentence's
+    # text is kept (the row's summary): the texts of all of them are in the citations already.
+    sources: list[tuple[str, int, bool]] = field(default_factory=list)
     local: list[tuple[str, int]] = field(default_factory=list)  # (doc_id, index in that document)
+    summary: str | None = None
+
+    def add_sources(self, doc_id: str, evidence: list) -> None:
+        if self.summary is None and evidence:
+            self.summary = evidence[0].sentence
+        self.sources += [(doc_id, ev.char_start, bool(ev.hedge)) for ev in evidence]
+
+
+# Rows of the mentions and citations kept as Python values before they become an Arrow record batch.
+ROWS_PER_CHUNK = 50_000
+
+
+class _RowChunks:
+    """Rows appended as Python values and kept as Arrow record batches, ROWS_PER_CHUNK at a time.
+
+    A cell as a Python object (a str with its header, an int, a list slot) takes several times its
+    bytes in Arrow: held as Python values until the end, the mentions and citations were most of a
+    20,000-document run's memory.
+    """
+
+    def __init__(self, schema: pa.Schema, rows_per_chunk: int = ROWS_PER_CHUNK) -> None:
+        self.schema = schema
+        self.rows_per_chunk = rows_per_chunk
+        self._columns: list[list] = [[] for _ in schema.names]
+        self._batches: list[pa.RecordBatch] = []
+
+    def append(self, row: tuple) -> None:
+        for column, value in zip(self._columns, row):
+            column.append(value)
+        if len(self._columns[0]) >= self.rows_per_chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._columns[0]:
+            arrays = [pa.array(values, type=f.type) for values, f in zip(self._columns, self.schema)]
+            self._batches.append(pa.RecordBatch.from_arrays(arrays, schema=self.schema))
+            for values in self._columns:
+                values.clear()
+
+    def table(self) -> pa.Table:
+        self._flush()
+        return pa.Table.from_batches(self._batches, schema=self.schema)
 
 
 def build_tables(documents: Iterable[Document], extractions: Iterable[DocumentExtraction]) -> dict[str, pd.DataFrame]:
@@ -85,21 +130,21 @@ def _in_doc_order(extractions: Iterable[DocumentExtraction]) -> Iterator[Documen
         yield extraction
 
 
-MENTION_COLUMNS = ["mention_id", "doc_id", "actor_id", "char_start", "char_end", "text"]
+MENTION_SCHEMA = pa.schema([
+    ("mention_id", pa.string()), ("doc_id", pa.string()), ("actor_id", pa.string()),
+    ("char_start", pa.int64()), ("char_end", pa.int64()), ("text", pa.string()),
+])
+MENTION_COLUMNS = MENTION_SCHEMA.names
 
-
-@dataclass
-class _PendingCitation:
-    """A citation row waiting for the ids of the facts it supports (known once every document is merged)."""
-
-    doc_id: str
-    kind: str
-    span: object  # Evidence or CitationRecord: sentence, char_start, char_end, hedge
-    targets: list[tuple[str, int, str]]  # (table, index in the document, that document's status), first that resolves
-    marker: str | None = None
-    source_actor: str | None = None  # an actor key, given an id only if some document names that actor
-    source_text: str | None = None
-    quote: str | None = None
+# A citation row waiting for the ids of the facts it supports (known once every document is merged).
+# targets: (table, index in the document, that document's status), the first that resolves wins;
+# source_actor: an actor key, given an id only if some document names that actor.
+PENDING_CITATION_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("kind", pa.string()), ("char_start", pa.int64()), ("char_end", pa.int64()),
+    ("hedge", pa.string()), ("sentence", pa.string()), ("marker", pa.string()), ("source_actor", pa.string()),
+    ("source_text", pa.string()), ("quote", pa.string()),
+    ("targets", pa.list_(pa.struct([("table", pa.string()), ("index", pa.int64()), ("status", pa.string())]))),
+])
 
 
 class _TableBuilder:
@@ -108,14 +153,14 @@ class _TableBuilder:
     def __init__(self) -> None:
         self.actor_ids: dict[str, str] = {}
         self.actors: dict[str, dict] = {}  # actor_id -> merged row, in order of first appearance
-        self.mentions: dict[str, list] = {column: [] for column in MENTION_COLUMNS}
+        self.mentions = _RowChunks(MENTION_SCHEMA)
         self.events: list[_Fact] = []
         # Only facts of the same type and status that share a participant can merge: the facts indexed by
         # (type, status, participant) are the only candidates, tried in the order they were first seen.
         self.event_index: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         self.event_position: dict[int, int] = {}  # id(fact) -> its place in self.events
         self.transfers: dict[tuple, _Fact] = {}
-        self.citations: list[_PendingCitation] = []
+        self.citations = _RowChunks(PENDING_CITATION_SCHEMA)
 
     def actor_id(self, key: str) -> str:
         aid = self.actor_ids.get(key)
@@ -140,21 +185,19 @@ class _TableBuilder:
 
     def _add_mentions(self, e: DocumentExtraction) -> None:
         seen: set[str] = set()
-        columns = self.mentions
         for m in e.mentions:
             aid = self.actor_id(m.actor)
             mid = stable_id("mention", e.doc_id, m.char_start, m.char_end, aid)
             if mid in seen:
                 continue
             seen.add(mid)
-            for column, value in zip(MENTION_COLUMNS, (mid, e.doc_id, aid, m.char_start, m.char_end, m.text)):
-                columns[column].append(value)
+            self.mentions.append((mid, e.doc_id, aid, m.char_start, m.char_end, m.text))
 
     def _add_events(self, e: DocumentExtraction) -> None:
         """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
         for index, original in enumerate(e.events):
             # a copy: the extraction may be a cached result that is normalised again
-            record = replace(original, actors=[self.actor_id(a) for a in original.actors], evidence=list(original.evidence))
+            record = replace(original, actors=[self.actor_id(a) for a in original.actors], evidence=[])
             target = self._matching_event(record)
             if target is None:
                 target = _Fact(record)
@@ -165,7 +208,7 @@ class _TableBuilder:
                 known = set(target.record.actors)
                 _join_event(target.record, record)
                 self._index_event(self.event_position[id(target)], [a for a in target.record.actors if a not in known])
-            target.sources += [(e.doc_id, ev) for ev in record.evidence]
+            target.add_sources(e.doc_id, original.evidence)
             target.local.append((e.doc_id, index))
 
     def _matching_event(self, record: EventRecord) -> _Fact | None:
@@ -180,14 +223,14 @@ class _TableBuilder:
 
     def _add_transfers(self, e: DocumentExtraction) -> None:
         for index, original in enumerate(e.transfers):
-            record = replace(original, supplier=self.actor_id(original.supplier), recipient=self.actor_id(original.recipient), evidence=list(original.evidence))
+            record = replace(original, supplier=self.actor_id(original.supplier), recipient=self.actor_id(original.recipient), evidence=[])
             key = (record.supplier, record.recipient, record.category)
             fact = self.transfers.get(key)
             if fact is None:
                 fact = self.transfers[key] = _Fact(record)
             else:
                 _join_transfer(fact.record, record)
-            fact.sources += [(e.doc_id, ev) for ev in record.evidence]
+            fact.add_sources(e.doc_id, original.evidence)
             fact.local.append((e.doc_id, index))
 
     def _add_citations(self, e: DocumentExtraction) -> None:
@@ -196,14 +239,14 @@ class _TableBuilder:
         local_status.update({("transfers", i): r.status for i, r in enumerate(e.transfers)})
         for table, records in (("events", e.events), ("transfers", e.transfers)):
             for index, record in enumerate(records):
-                for evidence in record.evidence:
-                    self.citations.append(_PendingCitation(e.doc_id, "evidence", evidence, [(table, index, record.status)]))
+                target = [{"table": table, "index": index, "status": record.status}]
+                for ev in record.evidence:
+                    self.citations.append((e.doc_id, "evidence", ev.char_start, ev.char_end, ev.hedge, ev.sentence,
+                                           None, None, None, None, target))
         for c in e.citations:
-            self.citations.append(_PendingCitation(
-                e.doc_id, c.kind, c, [(table, index, local_status[(table, index)]) for table, index in c.targets],
-                marker=c.marker, source_actor=c.source,
-                source_text=c.source_text, quote=c.quote,
-            ))
+            targets = [{"table": table, "index": index, "status": local_status[(table, index)]} for table, index in c.targets]
+            self.citations.append((e.doc_id, c.kind, c.char_start, c.char_end, c.hedge, c.sentence,
+                                   c.marker, c.source, c.source_text, c.quote, targets))
 
     def _named_actor_id(self, key: str | None) -> str | None:
         if not key:
@@ -217,13 +260,13 @@ class _TableBuilder:
         transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
         local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
         local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
-        mentions = pd.DataFrame(self.mentions, columns=MENTION_COLUMNS)
+        mentions = self.mentions.table().to_pandas()
         tables = {
             "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
             "mentions": mentions,
             "events": _events_frame(events, event_id_of),
             "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)),
-            "citations": _citations_frame(self.citations, local_event, local_transfer, self._named_actor_id),
+            "citations": _citations_frame(self.citations.table(), local_event, local_transfer, self._named_actor_id),
         }
         tables["actors"] = _actors_frame(self.actors, mentions, tables)
         return tables
@@ -299,14 +342,14 @@ def _events_frame(facts, id_of) -> pd.DataFrame:
     rows = []
     for f in facts:
         r: EventRecord = f.record
-        docs = {d for d, _ in f.sources}
+        docs = {d for d, _, _ in f.sources}
         rows.append({
             "event_id": id_of[id(f)], "event_type": r.event_type, "plover_type": r.plover_type,
             "initiator_id": r.actors[0] if r.actors else None, "actor_ids": list(r.actors),
             "date_start": r.date.start, "date_end": r.date.end, "date_precision": r.date.precision, "date_text": r.date.text,
             "place": r.place, "place_country": r.place_country, "latitude": r.latitude, "longitude": r.longitude,
             "status": r.status, "summary": _summary(f), "n_documents": len(docs),
-            "confidence": confidence(EVENT_BASE[r.status], len(docs), all(ev.hedge for _, ev in f.sources), False),
+            "confidence": confidence(EVENT_BASE[r.status], len(docs), all(hedged for _, _, hedged in f.sources), False),
         })
     return pd.DataFrame(rows, columns=["event_id", "event_type", "plover_type", "initiator_id", "actor_ids", "date_start", "date_end", "date_precision", "date_text", "place", "place_country", "latitude", "longitude", "status", "summary", "confidence", "n_documents"])
 
@@ -319,8 +362,8 @@ def _deal_events(events: list[_Fact], id_of) -> dict[tuple[str, int], str]:
     out: dict[tuple[str, int], str] = {}
     for event_type in DEAL_EVENT_TYPES:
         for fact in sorted((f for f in events if f.record.event_type == event_type), key=lambda f: id_of[id(f)]):
-            for doc_id, evidence in fact.sources:
-                out.setdefault((doc_id, evidence.char_start), id_of[id(fact)])
+            for doc_id, char_start, _ in fact.sources:
+                out.setdefault((doc_id, char_start), id_of[id(fact)])
     return out
 
 
@@ -328,47 +371,58 @@ def _transfers_frame(facts, id_of, local_transfer, deal_events) -> pd.DataFrame:
     rows = []
     for f in facts:
         r: TransferRecord = f.record
-        docs = {d for d, _ in f.sources}
+        docs = {d for d, _, _ in f.sources}
         exchange = None
         for doc_id, index in f.local:
             if exchange is None and r.exchange_for is not None:
                 exchange = local_transfer.get((doc_id, r.exchange_for))
-        event_id = next((deal_events[(d, ev.char_start)] for d, ev in f.sources if (d, ev.char_start) in deal_events), None)
+        event_id = next((deal_events[(d, start)] for d, start, _ in f.sources if (d, start) in deal_events), None)
         rows.append({
             "transfer_id": id_of[id(f)], "supplier_id": r.supplier, "recipient_id": r.recipient, "category": r.category,
             "item": r.item, "quantity_text": r.quantity_text, "quantity_low": r.quantity_low, "quantity_high": r.quantity_high,
             "unit": r.unit, "status": r.status, "exchange_for": exchange if exchange != id_of[id(f)] else None, "event_id": event_id,
             "date_start": r.date.start, "date_precision": r.date.precision, "n_documents": len(docs),
-            "confidence": confidence(TRANSFER_BASE[r.status], len(docs), all(ev.hedge for _, ev in f.sources), r.prior_used),
+            "confidence": confidence(TRANSFER_BASE[r.status], len(docs), all(hedged for _, _, hedged in f.sources), r.prior_used),
         })
     return pd.DataFrame(rows, columns=["transfer_id", "supplier_id", "recipient_id", "category", "item", "quantity_text", "quantity_low", "quantity_high", "unit", "status", "exchange_for", "event_id", "date_start", "date_precision", "confidence", "n_documents"]).astype({"quantity_low": "Int64", "quantity_high": "Int64"})
 
 
 def _summary(fact: _Fact) -> str:
-    sentence = " ".join(fact.sources[0][1].sentence.split())
+    sentence = " ".join(fact.summary.split())
     return sentence if len(sentence) <= SUMMARY_CHARS else sentence[: SUMMARY_CHARS - 1] + "…"
 
 
-CITATION_COLUMNS = ["citation_id", "doc_id", "kind", "target_table", "target_id", "marker", "source_actor_id", "source_text", "quote", "hedge", "status", "sentence", "char_start", "char_end"]
+CITATION_SCHEMA = pa.schema([
+    ("citation_id", pa.string()), ("doc_id", pa.string()), ("kind", pa.string()), ("target_table", pa.string()),
+    ("target_id", pa.string()), ("marker", pa.string()), ("source_actor_id", pa.string()), ("source_text", pa.string()),
+    ("quote", pa.string()), ("hedge", pa.string()), ("status", pa.string()), ("sentence", pa.string()),
+    ("char_start", pa.int64()), ("char_end", pa.int64()),
+])
+CITATION_COLUMNS = CITATION_SCHEMA.names
 
 
-def _citations_frame(pending: list[_PendingCitation], local_event, local_transfer, actor_id_of) -> pd.DataFrame:
-    columns: dict[str, list] = {column: [] for column in CITATION_COLUMNS}
+def _citations_frame(pending: pa.Table, local_event, local_transfer, actor_id_of) -> pd.DataFrame:
+    """The pending citations with the ids of what they support, one record batch of them at a time."""
+    out = _RowChunks(CITATION_SCHEMA)
     seen: set[str] = set()
-    for p in pending:
-        target_table = target_id = status = None
-        for table, index, local_status in p.targets:
-            target_id = (local_event if table == "events" else local_transfer).get((p.doc_id, index))
-            if target_id:
-                target_table, status = table, local_status
-                break
-        span, source_actor_id = p.span, actor_id_of(p.source_actor)
-        cid = stable_id("citation", p.doc_id, p.kind, span.char_start, span.char_end, target_table, target_id, p.marker, source_actor_id, p.quote)
-        if cid in seen:
-            continue
-        seen.add(cid)
-        row = (cid, p.doc_id, p.kind, target_table, target_id, p.marker, source_actor_id, p.source_text, p.quote,
-               span.hedge, status, span.sentence, span.char_start, span.char_end)
-        for column, value in zip(CITATION_COLUMNS, row):
-            columns[column].append(value)
-    return pd.DataFrame(columns, columns=CITATION_COLUMNS)
+    for batch in pending.to_batches():
+        columns = batch.to_pydict()
+        for doc_id, kind, char_start, char_end, hedge, sentence, marker, source_actor, source_text, quote, targets in zip(
+            *(columns[name] for name in PENDING_CITATION_SCHEMA.names)
+        ):
+            target_table = target_id = status = None
+            for target in targets:
+                table = target["table"]
+                target_id = (local_event if table == "events" else local_transfer).get((doc_id, target["index"]))
+                if target_id:
+                    target_table, status = table, target["status"]
+                    break
+            source_actor_id = actor_id_of(source_actor)
+            cid = stable_id("citation", doc_id, kind, char_start, char_end, target_table, target_id, marker, source_actor_id, quote)
+            if cid in seen:
+                continue
+            seen.add(cid)
+            out.append((cid, doc_id, kind, target_table, target_id, marker, source_actor_id, source_text, quote,
+                        hedge, status, sentence, char_start, char_end))
+        del columns
+    return out.table().to_pandas()

@@ -189,6 +189,7 @@ class Release:
         self.actors = {row["actor_id"]: row for row in self.rows.get("actors", [])}
         self._document_index: dict[str, int] | None = None
         self._mentions_by_doc: dict[str, list[dict]] = {}
+        self._evidence_counts: dict[str, int] | None = None
 
     def _json(self, name: str, default: Any) -> Any:
         path = self.folder / name
@@ -233,12 +234,14 @@ class Release:
 
     def evidence_counts(self) -> dict[str, int]:
         """Citations per target_id, in the order the targets first appear in the citations table."""
-        if "citations" not in self.tables:
-            return {}
-        return dict(Counter(t for t in self.tables["citations"].column("target_id").to_pylist() if t))
+        if self._evidence_counts is None:
+            targets = self.tables["citations"].column("target_id").to_pylist() if "citations" in self.tables else []
+            self._evidence_counts = dict(Counter(t for t in targets if t))
+        return self._evidence_counts
 
-    def citations_for(self, target_ids: Sequence[str]) -> dict[str, list[dict]]:
-        """The citations of each of these targets, evidence first, then attributions, quotes and markers.
+    def citations_for(self, target_ids: Sequence[str], limit: int) -> dict[str, list[dict]]:
+        """The first `limit` citations of each of these targets: evidence first, then attributions, quotes
+        and markers (evidence_counts has how many there are in all).
 
         The mentions of the documents they cite are made ready for `mentions_of` at the same time.
         """
@@ -246,11 +249,21 @@ class Release:
             return {}
         citations = self.tables["citations"]
         chosen = citations.filter(pc.is_in(citations.column("target_id"), value_set=pa.array(list(target_ids))))
+        kind_rank = pc.fill_null(pc.index_in(chosen.column("kind"), value_set=pa.array(list(_KIND_ORDER))), len(_KIND_ORDER))
+        order = pc.sort_indices(
+            chosen.append_column("kind_rank", kind_rank),
+            sort_keys=[("target_id", "ascending"), ("kind_rank", "ascending"), ("doc_id", "ascending"),
+                       ("char_start", "ascending"), ("citation_id", "ascending")],
+        )
+        # A transfer can have tens of thousands of citations: only the first few of each become dicts.
+        kept, seen = [], Counter()
+        for position, target_id in zip(order.to_pylist(), chosen.column("target_id").take(order).to_pylist()):
+            seen[target_id] += 1
+            if seen[target_id] <= limit:
+                kept.append(position)
         by_target: dict[str, list[dict]] = defaultdict(list)
-        for row in chosen.to_pylist():
+        for row in chosen.take(pa.array(kept, pa.int64())).to_pylist():
             by_target[row["target_id"]].append(row)
-        for cites in by_target.values():
-            cites.sort(key=lambda c: (_KIND_ORDER.get(c["kind"], 9), c["doc_id"], c["char_start"], c["citation_id"]))
         self._prepare_mentions({row["doc_id"] for cites in by_target.values() for row in cites})
         return by_target
 
@@ -873,12 +886,13 @@ def evidence_section(release: Release) -> str:
     for table in ("transfers", "events"):
         key = schema.table(table).primary_key
         shown = release.head(table, PREVIEW_ROWS)
-        cited = release.citations_for([row[key] for row in shown])
+        cited = release.citations_for([row[key] for row in shown], EVIDENCE_PER_ROW)
+        n_cited = release.evidence_counts()
         for row in shown:
             target_id = row[key]
             cites = cited.get(target_id, [])
             items = []
-            for c in cites[:EVIDENCE_PER_ROW]:
+            for c in cites:
                 sentence_html = highlight_sentence(c["sentence"], citation_spans(release, c, row, table))
                 meta = [f"{h(c['kind'])}"]
                 if c.get("marker"):
@@ -896,8 +910,8 @@ def evidence_section(release: Release) -> str:
                              f'<div class="doc">{document_html(release.document(c["doc_id"]), c["doc_id"])}</div></div>')
             if not items:
                 items.append('<p class="fail">No citation supports this row.</p>')
-            elif len(cites) > EVIDENCE_PER_ROW:
-                items.append(f'<p class="muted">and {len(cites) - EVIDENCE_PER_ROW:,} more in citations.csv</p>')
+            elif n_cited.get(target_id, 0) > len(cites):
+                items.append(f'<p class="muted">and {n_cited[target_id] - len(cites):,} more in citations.csv</p>')
             out.append(f'<article class="evidence" id="ev-{h(target_id)}" data-table="{h(table)}" hidden>'
                        f"<h3>{evidence_heading(release, table, row)}</h3>"
                        f'<p class="muted"><code>{h(target_id)}</code> · '

@@ -93,12 +93,8 @@ class _CrossTableFacts:
 
 def _cross_table_facts(tables: Mapping[str, pd.DataFrame]) -> _CrossTableFacts:
     docs, mentions, citations = (tables[n] for n in ("documents", "mentions", "citations"))
-    by_actor = pd.DataFrame({"actor_id": _col(mentions, "actor_id"), "doc_id": _col(mentions, "doc_id")})
-    supports = pd.DataFrame({
-        "target_table": _col(citations, "target_table"),
-        "target_id": _col(citations, "target_id"),
-        "doc_id": _col(citations, "doc_id"),
-    })
+    by_actor = _columns(mentions, ["actor_id", "doc_id"])
+    supports = _columns(citations, ["target_table", "target_id", "doc_id"])
     targeted = {name: supports[supports["target_table"] == name].groupby("target_id") for name in CITATION_TARGETS}
     return _CrossTableFacts(
         doc_n_chars=dict(zip(_col(docs, "doc_id"), _col(docs, "n_chars"))),
@@ -206,17 +202,17 @@ def validate_tables(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # One in-memory context per call: nothing is written to disk, nothing leaks between calls.
-    context = gx.get_context(mode="ephemeral")
-    # GX draws tqdm bars on stderr otherwise.
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    source = context.data_sources.add_pandas("armsledger")
-
     results: list[dict] = []
     for name in TABLES:
+        # One in-memory context per table (a few milliseconds): nothing is written to disk, and the
+        # context's batch cache, which keeps the last frame it checked, goes with it.
+        context = gx.get_context(mode="ephemeral")
+        # GX draws tqdm bars on stderr otherwise.
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        source = context.data_sources.add_pandas("armsledger")
         frame = _checked_frame(name, tables[name], facts, texts)
         results += _validate_table(gx, context, source, name, frame, suites[name], texts)
-        del frame
+        del frame, source, context
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
 
 
@@ -367,6 +363,13 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
 def _col(frame: pd.DataFrame, column: str) -> list:
     """A column's values, or nulls when the column is missing (the column-set rule reports that)."""
     return frame[column].tolist() if column in frame.columns else [None] * len(frame)
+
+
+def _columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """These columns of the frame (a missing one as nulls), without a Python value per cell when all are there."""
+    if all(c in frame.columns for c in columns):
+        return frame[columns]
+    return pd.DataFrame({c: _col(frame, c) for c in columns})
 
 
 def _series(frame: pd.DataFrame, values: list) -> pd.Series:
