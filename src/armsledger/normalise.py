@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import gc
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -85,9 +85,25 @@ class _RowChunks:
         self._flush()
         return pa.Table.from_batches(self._batches, schema=self.schema)
 
+    def drain(self) -> Iterator[pa.RecordBatch]:
+        """The rows as record batches, each one let go of here as it is handed out (the rows are then gone)."""
+        self._flush()
+        batches, self._batches = deque(self._batches), []
+        while batches:
+            yield batches.popleft()
+
+
+def _in_key_order(batches: Iterable[pa.RecordBatch], schema: pa.Schema, key: str) -> pd.DataFrame:
+    """Record batches -> one frame sorted by its (unique) key; the frame's strings stay in Arrow buffers."""
+    return pa.Table.from_batches(list(batches), schema=schema).sort_by(key).to_pandas()
+
+
+def _sorted_by(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+
 
 def build_tables(documents: Iterable[Document], extractions: Iterable[DocumentExtraction]) -> dict[str, pd.DataFrame]:
-    """The documents, actors, mentions, events, transfers and citations tables.
+    """The documents, actors, mentions, events, transfers and citations tables, each sorted by its key.
 
     `extractions` is read once, one document at a time, and nothing of an
     extraction is kept but what goes into a table: a list or tuple may come in
@@ -260,15 +276,15 @@ class _TableBuilder:
         transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
         local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
         local_transfer = {(d, i): transfer_id_of[id(f)] for f in transfers for d, i in f.local}
-        mentions = self.mentions.table().to_pandas()
+        mentions = _in_key_order(self.mentions.drain(), MENTION_SCHEMA, "mention_id")
         tables = {
             "documents": pd.DataFrame([d.row() for d in sorted(documents, key=lambda d: d.doc_id)]),
             "mentions": mentions,
-            "events": _events_frame(events, event_id_of),
-            "transfers": _transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)),
-            "citations": _citations_frame(self.citations.table(), local_event, local_transfer, self._named_actor_id),
+            "events": _sorted_by(_events_frame(events, event_id_of), "event_id"),
+            "transfers": _sorted_by(_transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)), "transfer_id"),
+            "citations": _citations_frame(self.citations.drain(), local_event, local_transfer, self._named_actor_id),
         }
-        tables["actors"] = _actors_frame(self.actors, mentions, tables)
+        tables["actors"] = _sorted_by(_actors_frame(self.actors, mentions, tables), "actor_id")
         return tables
 
 
@@ -401,11 +417,11 @@ CITATION_SCHEMA = pa.schema([
 CITATION_COLUMNS = CITATION_SCHEMA.names
 
 
-def _citations_frame(pending: pa.Table, local_event, local_transfer, actor_id_of) -> pd.DataFrame:
+def _citations_frame(pending: Iterable[pa.RecordBatch], local_event, local_transfer, actor_id_of) -> pd.DataFrame:
     """The pending citations with the ids of what they support, one record batch of them at a time."""
     out = _RowChunks(CITATION_SCHEMA)
     seen: set[str] = set()
-    for batch in pending.to_batches():
+    for batch in pending:
         columns = batch.to_pydict()
         for doc_id, kind, char_start, char_end, hedge, sentence, marker, source_actor, source_text, quote, targets in zip(
             *(columns[name] for name in PENDING_CITATION_SCHEMA.names)
@@ -424,5 +440,5 @@ def _citations_frame(pending: pa.Table, local_event, local_transfer, actor_id_of
             seen.add(cid)
             out.append((cid, doc_id, kind, target_table, target_id, marker, source_actor_id, source_text, quote,
                         hedge, status, sentence, char_start, char_end))
-        del columns
-    return out.table().to_pandas()
+        del batch, columns
+    return _in_key_order(out.drain(), CITATION_SCHEMA, "citation_id")

@@ -149,7 +149,11 @@ def to_arrow(name: str, frame: pd.DataFrame) -> pa.Table:
     missing = set(t.columns) - set(frame.columns)
     if missing:
         raise ValueError(f"table {name}: missing columns {sorted(missing)}")
-    frame = frame[t.columns].sort_values(t.primary_key, kind="stable").reset_index(drop=True)
+    frame = frame[t.columns]
+    # Sorting copies every column: a frame already in key order (as normalise gives them) is used as it is.
+    if not frame[t.primary_key].is_monotonic_increasing:
+        frame = frame.sort_values(t.primary_key, kind="stable")
+    frame = frame.reset_index(drop=True)
     columns = {}
     for f in t.fields:
         if f.type in _VECTOR_TYPES:

@@ -126,10 +126,11 @@ def _checked_frame(
     name: str, frame: pd.DataFrame, facts: _CrossTableFacts, texts: Mapping[str, str] | None
 ) -> pd.DataFrame:
     """One table -> a copy sorted by primary key with its derived check_* columns added."""
-    frame = frame.copy()
+    # A shallow copy: the check columns are added to it alone, and the table's columns are not copied.
+    frame = frame.copy(deep=False)
     pk = table(name).primary_key
     # Sorted by key, the examples in the report do not depend on the input's row order.
-    if pk in frame.columns:
+    if pk in frame.columns and not frame[pk].is_monotonic_increasing:
         frame = frame.sort_values(pk, kind="stable", na_position="last")
     frame = frame.reset_index(drop=True)
 
