@@ -21,6 +21,7 @@ from a Dask worker, and a run that adds one document runs one small task.
 """
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,16 +47,30 @@ _extractors: dict[str, Any] = {}
 # Prefect's pool of task threads took a 2,000-document run's peak memory from 1.0 GiB to 3.3 GiB.
 _parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="armsledger-parse")
 
-__all__ = ["document_key", "extract_documents", "extractions_of", "get_extractor", "task_runner"]
+__all__ = ["document_key", "extract_documents", "extractions_of", "get_extractor", "release_extractors", "task_runner"]
 
 
 def get_extractor(settings: Settings) -> Any:
-    """The process's extractor for this spaCy model, loaded on first use (about 2 s) and kept."""
+    """The process's extractor for this spaCy model, loaded on first use (about 2 s) and kept until
+    release_extractors (a Dask worker keeps its own for the worker's life)."""
     with _load_lock:
         extractor = _extractors.get(settings.spacy_model)
         if extractor is None:
             extractor = _extractors[settings.spacy_model] = pipeline.load_extractor(settings)
         return extractor
+
+
+def release_extractors() -> None:
+    """Lets go of this process's extractors once every document has its extraction.
+
+    The tables are built after that, and the model (about 70 MiB with its
+    working memory) would otherwise sit under the run's peak, which comes then.
+    """
+    with _load_lock:
+        if not _extractors:
+            return
+        _extractors.clear()
+    gc.collect()  # the pipeline's objects refer to each other: without a collection they stay
 
 
 @task(name="extractor-fingerprint", cache_policy=NO_CACHE, persist_result=False)
@@ -142,6 +157,7 @@ def extract_documents(
             for future in as_completed(list(futures)):
                 advance(sizes[future])
             futures.result()  # raises the first batch that failed
+    release_extractors()
     return Extracted(ordered, keys, read=len(missing), cached=len(ordered) - len(missing))
 
 

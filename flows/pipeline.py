@@ -52,9 +52,10 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
     tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
     # From here on the tables are Arrow's (typed, compact); the pandas frames, which validation needed, are
-    # the largest thing the run holds and go before the release files are written.
+    # the largest thing the run holds and go before the release files are written. Emptied, not just
+    # deleted: Prefect keeps each task's return value (the dict itself) until the flow run ends.
     release_tables = release_form(quote(tables))
-    del tables
+    tables.clear()
     result = publish_release(quote(release_tables), report, pipeline.rejected_items(ingested), inputs, settings)
     return pipeline.summarise(
         settings, ingested, release_tables, report, result,

@@ -38,7 +38,7 @@ SOURCES = {"publish.py": publish_module.__file__, "releases.py": releases_module
 MUST_KILL_AT = [
     ("release_lock", "yield lock_path", 0),              # lock held, nothing done yet
     ("remove_leftovers", "for entry in releases_dir.iterdir()", 0),
-    ("write_durably", "handle.write(chunk)", 0),         # first file of the new release half made
+    ("write", "self._handle.write(data)", 0),          # first file of the new release half made
     ("write_durably", "os.fsync(handle.fileno())", -1),  # last file written, not yet flushed
     ("validate_package", "report = frictionless.validate", 0),
     ("build_release", "os.rename(temp, final)", 0),      # the release folder is complete, not yet in place
@@ -51,7 +51,7 @@ MUST_KILL_AT = [
 # Functions whose lines are worth dying at: those that touch the releases folder.
 IO_FUNCTIONS = {
     "publish_release", "release_lock", "remove_leftovers", "build_release", "write_release_files",
-    "write_durably", "validate_package", "write_indexes", "catalog_entry", "replace_if_changed",
+    "write_durably", "write", "validate_package", "write_indexes", "catalog_entry", "replace_if_changed",
     "write_atomically", "fsync_dir",
 }
 

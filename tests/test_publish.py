@@ -21,9 +21,13 @@ from armsledger.ids import stable_id
 from armsledger.publish import (
     PackageInvalidError,
     ReleaseLockedError,
+    csv_chunks,
+    file_facts,
+    parquet_writer,
     publish_release,
     release_lock,
     tables_to_arrow,
+    write_durably,
 )
 from armsledger.releases import diff_releases, latest_version, list_releases
 
@@ -237,6 +241,17 @@ def test_arrow_tables_publish_the_same_release_as_frames(first, tmp_path: Path) 
     wrong["actors"] = wrong["actors"].drop_columns(["wikidata_id"])
     with pytest.raises(ValueError, match="contract's schema"):
         publish(wrong, tmp_path / "wrong")
+
+
+def test_files_written_in_chunks_match_their_whole_bytes_and_facts(first, tmp_path: Path) -> None:
+    # A CSV a few rows at a time reads as one; the size and hash taken while writing are the file's.
+    for name, table in tables_to_arrow(sample_tables()).items():
+        small = b"".join(csv_chunks(table, rows_per_chunk=2))
+        assert small == (first.path / f"{name}.csv").read_bytes()
+        assert len(list(csv_chunks(table, rows_per_chunk=2))) >= table.num_rows // 2
+        facts = write_durably(tmp_path / f"{name}.parquet", parquet_writer(table))
+        assert (tmp_path / f"{name}.parquet").read_bytes() == (first.path / f"{name}.parquet").read_bytes()
+        assert facts == file_facts((first.path / f"{name}.parquet").read_bytes())
 
 
 def test_same_tables_publish_nothing(first, releases_dir: Path) -> None:

@@ -23,7 +23,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from armsledger.schema import TABLES
+# pyarrow (through armsledger.schema and the flows) is imported inside the commands, after
+# runtime.configure_environment has set its allocator's options: see armsledger.runtime.
+
 
 EXIT_OK = 0
 EXIT_VALIDATION_FAILED = 1
@@ -247,6 +249,7 @@ def _print_summary(summary, title: str, release_row: bool = True) -> None:
         table.add_row("extraction", "not needed: the inputs are those of the latest release")
     elif summary.extracted is not None:
         table.add_row("extraction", f"{summary.extracted} parsed, {summary.extraction_cached} from the cache")
+    from armsledger.schema import TABLES
     for name in TABLES:
         if name in summary.rows:
             table.add_row(f"rows: {name}", str(summary.rows[name]))
@@ -447,6 +450,7 @@ def _print_validation(summary) -> None:
     table = Table(title="expectations per table", title_justify="left")
     for column in ("table", "passed", "failed", "skipped"):
         table.add_column(column, justify="left" if column == "table" else "right")
+    from armsledger.schema import TABLES
     for name in TABLES:
         counts = summary.validation_by_table.get(name, {})
         table.add_row(name, *(str(counts.get(k, 0)) for k in ("passed", "failed", "skipped")))
@@ -491,6 +495,7 @@ def releases(
     table = Table(title=escape(f"releases in {folder}"), title_justify="left")
     table.add_column("version", no_wrap=True)
     table.add_column("latest", justify="center")
+    from armsledger.schema import TABLES
     for name in TABLES:
         table.add_column(name, justify="right")
     for entry in entries:
@@ -550,6 +555,7 @@ def diff(
     table = Table(title=f"{names[0]} -> {names[1]}", title_justify="left")
     for column in ("table", "added", "removed", "changed"):
         table.add_column(column, justify="left" if column == "table" else "right")
+    from armsledger.schema import TABLES
     for name in TABLES:
         table.add_row(name, *(str(len(changes[name][k])) for k in ("added", "removed", "changed")))
     out.print(table)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord, TransferRecord
 from armsledger.ids import stable_id
@@ -94,8 +95,19 @@ class _RowChunks:
 
 
 def _in_key_order(batches: Iterable[pa.RecordBatch], schema: pa.Schema, key: str) -> pd.DataFrame:
-    """Record batches -> one frame sorted by its (unique) key; the frame's strings stay in Arrow buffers."""
-    return pa.Table.from_batches(list(batches), schema=schema).sort_by(key).to_pandas()
+    """Record batches -> one frame sorted by its (unique) key; the frame's strings stay in Arrow buffers.
+
+    The columns are put in order one at a time, each unsorted column let go of once its sorted copy is
+    made: sorting the whole table at once held two copies of it.
+    """
+    table = pa.Table.from_batches(list(batches), schema=schema)
+    order = pc.sort_indices(table.column(key))
+    columns = []
+    for name in schema.names:
+        columns.append(table.column(name).take(order))
+        table = table.drop_columns([name])
+    del table
+    return pa.Table.from_arrays(columns, schema=schema).to_pandas()
 
 
 def _sorted_by(frame: pd.DataFrame, key: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime
 import fcntl
+import functools
 import hashlib
 import io
 import json
@@ -19,12 +20,12 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, BinaryIO
 
 import frictionless
 import pandas as pd
@@ -43,6 +44,7 @@ from armsledger.releases import (
     InvalidReleaseNameError,
     TableDiff,
     diff_tables,
+    file_digest,
     fsync_dir,
     latest_version,
     list_releases,
@@ -346,8 +348,8 @@ def write_release_files(
     """
     facts: dict[str, dict[str, Any]] = {}
     for name, table in tables.items():
-        facts[f"{name}.parquet"] = write_durably(folder / f"{name}.parquet", parquet_chunks(table))
-        facts[f"{name}.csv"] = write_durably(folder / f"{name}.csv", csv_chunks(table))
+        facts[f"{name}.parquet"] = write_durably(folder / f"{name}.parquet", parquet_writer(table))
+        facts[f"{name}.csv"] = write_durably(folder / f"{name}.csv", csv_writer(table))
     small = {
         PACKAGE_FILE: json_bytes(package_descriptor(version, facts), sort_keys=False),
         CHANGES_FILE: changes_markdown(version, previous, tables, diffs).encode("utf-8"),
@@ -357,48 +359,72 @@ def write_release_files(
     if inputs is not None:
         small[INPUTS_FILE] = json_bytes(dict(inputs))
     for name, data in small.items():
-        facts[name] = write_durably(folder / name, [data])
-    facts[PAGE_FILE] = write_durably(folder / PAGE_FILE, [release_page(folder, version, tables, previous, diffs)])
-    write_durably(folder / SUMS_FILE, [sha256sums_text(facts).encode("utf-8")])
+        facts[name] = write_durably(folder / name, bytes_writer(data))
+    page = release_page(folder, version, tables, previous, diffs)
+    facts[PAGE_FILE] = write_durably(folder / PAGE_FILE, bytes_writer(page))
+    write_durably(folder / SUMS_FILE, bytes_writer(sha256sums_text(facts).encode("utf-8")))
     fsync_dir(folder)
 
 
-def write_durably(path: Path, chunks: Iterable[bytes]) -> dict[str, Any]:
-    """Input: a new file's path and its bytes, in chunks. Output: the file, flushed to disk before the
-    folder is renamed, and its `bytes` and `hash` (as file_facts gives them)."""
-    digest = hashlib.sha256()
-    size = 0
+def write_durably(path: Path, write: Callable[[HashingWriter], object]) -> dict[str, Any]:
+    """Input: a new file's path and what writes its bytes. Output: the file, flushed to disk before the
+    folder is renamed, and its `bytes` and `hash` (as file_facts gives them), taken as it is written."""
     with open(path, "xb") as handle:
         os.fchmod(handle.fileno(), PUBLIC_FILE_MODE)
-        for chunk in chunks:
-            handle.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
+        out = HashingWriter(handle)
+        write(out)
         handle.flush()
         os.fsync(handle.fileno())
-    return {"bytes": size, "hash": "sha256:" + digest.hexdigest()}
+    return {"bytes": out.size, "hash": "sha256:" + out.sha256.hexdigest()}
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    """Input: an Arrow table. Output: its Parquet file, the same bytes for the same table."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **PARQUET_OPTIONS)
-    return sink.getvalue().to_pybytes()
+class HashingWriter:
+    """A binary file that also takes the size and SHA-256 of what is written to it, for Parquet's writer
+    and ours alike, so that a release file is never held whole in memory to be hashed."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._handle.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
 
 
-def parquet_chunks(table: pa.Table) -> Iterator[bytes]:
-    """Input: an Arrow table. Output: its Parquet file (parquet_bytes), as one chunk."""
-    # The compressed file is a small part of the table; writing it to a buffer first keeps one code path.
-    yield parquet_bytes(table)
+def bytes_writer(data: bytes) -> Callable[[HashingWriter], object]:
+    """What writes these bytes (for write_durably)."""
+    return functools.partial(HashingWriter.write, data=data)
 
 
-def csv_bytes(table: pa.Table) -> bytes:
-    """Input: an Arrow table. Output: its CSV file (see CSV_NOTE for the conventions)."""
-    return b"".join(csv_chunks(table))
+def parquet_writer(table: pa.Table) -> Callable[[HashingWriter], object]:
+    """What writes the table's Parquet file straight to a file (for write_durably): the same bytes for the
+    same table, as every option that affects them is pinned in PARQUET_OPTIONS."""
+    return functools.partial(pq.write_table, table, **PARQUET_OPTIONS)
+
+
+def csv_writer(table: pa.Table) -> Callable[[HashingWriter], object]:
+    """What writes the table's CSV file (csv_chunks) to a file (for write_durably)."""
+    def write(out: HashingWriter) -> None:
+        for chunk in csv_chunks(table):
+            out.write(chunk)
+    return write
 
 
 def csv_chunks(table: pa.Table, rows_per_chunk: int = CSV_ROWS_PER_CHUNK) -> Iterator[bytes]:
-    """Input: an Arrow table. Output: its CSV file (csv_bytes) in chunks of rows, the header first, so
+    """Input: an Arrow table. Output: its CSV file (see CSV_NOTE for the conventions) in chunks of rows, the header first, so
     that only one chunk's rows are ever Python values."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
@@ -452,6 +478,12 @@ def json_default(value: Any) -> Any:
 def file_facts(data: bytes) -> dict[str, Any]:
     """Input: a file's bytes. Output: the `bytes` and `hash` properties a Data Package resource records."""
     return {"bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+
+
+def file_facts_of(path: Path) -> dict[str, Any]:
+    """Input: a file. Output: file_facts of its bytes, read a block at a time."""
+    size, sha256 = file_digest(path)
+    return {"bytes": size, "hash": "sha256:" + sha256}
 
 
 def package_descriptor(version: str, facts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -534,7 +566,7 @@ def changes_markdown(
     return "\n".join(lines) + "\n"
 
 
-def key_line(label: str, keys: tuple[str, ...]) -> str:
+def key_line(label: str, keys: Sequence[str]) -> str:
     """Input: a label and some primary keys. Output: one Markdown list item naming the first few."""
     shown = ", ".join(f"`{key}`" for key in keys[:MAX_KEYS_LISTED])
     more = f" and {len(keys) - MAX_KEYS_LISTED} more" if len(keys) > MAX_KEYS_LISTED else ""
@@ -567,7 +599,7 @@ def package_file_mismatches(descriptor: Path) -> list[str]:
         path = Path(descriptor).parent / entry["path"]
         if not path.is_file():
             mismatched.append(f"{entry['path']}: missing")
-        elif file_facts(path.read_bytes()) != {"bytes": entry.get("bytes"), "hash": entry.get("hash")}:
+        elif file_facts_of(path) != {"bytes": entry.get("bytes"), "hash": entry.get("hash")}:
             mismatched.append(f"{entry['path']}: bytes or hash differ")
     return mismatched
 
@@ -622,11 +654,7 @@ def record_inputs(state_file: Path, releases_dir: Path, version: str, inputs: Ma
 
 def _sha256_file(path: Path) -> str | None:
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_digest(path)[1]
     except OSError:
         return None
 

@@ -25,6 +25,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +257,18 @@ def write_atomically(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """Input: a file. Output: its size in bytes and its SHA-256 (hex), read a block at a time: a release's
+    CSV can be larger than the rest of what a run holds."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
 def fsync_dir(folder: Path) -> None:
     """Input: a folder. Output: its entries (new names, renames) flushed to disk."""
     handle = os.open(folder, os.O_RDONLY)
@@ -379,13 +392,42 @@ def column_to_series(column: pa.ChunkedArray, field: pa.Field) -> pd.Series:
 # --- differences -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TableDiff:
-    """Primary keys added, removed and changed (same key, different row) between two versions of a table."""
+class KeyList(Sequence):
+    """Primary keys in sorted order, held as an Arrow array: a first release "adds" every key of every
+    table, and as Python strings they took more memory than the release's files."""
 
-    added: tuple[str, ...]
-    removed: tuple[str, ...]
-    changed: tuple[str, ...]
+    def __init__(self, sorted_keys: pa.Array | pa.ChunkedArray) -> None:
+        self._keys = sorted_keys.combine_chunks() if isinstance(sorted_keys, pa.ChunkedArray) else sorted_keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._keys[index].to_pylist()
+        return self._keys[index].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self._keys), 10_000):
+            yield from self._keys.slice(start, 10_000).to_pylist()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (KeyList, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"KeyList({self[:5]}{'...' if len(self) > 5 else ''}, n={len(self)})"
+
+
+@dataclass(frozen=True, eq=False)
+class TableDiff:
+    """Primary keys added, removed and changed (same key, different row) between two versions of a table,
+    each in sorted order."""
+
+    added: KeyList
+    removed: KeyList
+    changed: KeyList
 
     def counts(self) -> dict[str, int]:
         return {"added": len(self.added), "removed": len(self.removed), "changed": len(self.changed)}
@@ -414,18 +456,19 @@ def diff_tables(old: pa.Table | None, new: pa.Table | None, primary_key: str) ->
             changed = pc.filter(after.column(primary_key), differs) if differs is not None else changed
         else:
             changed = common
-    return TableDiff(added=_sorted_keys(added), removed=_sorted_keys(removed), changed=_sorted_keys(changed))
+    return TableDiff(added=KeyList(added), removed=KeyList(removed), changed=KeyList(changed))
 
 
 def _keys(table: pa.Table | None, primary_key: str) -> pa.Array:
-    """A table's primary keys (none for an absent table); a repeated key is an error."""
+    """A table's primary keys, sorted (none for an absent table); a repeated key is an error."""
     if table is None:
         return pa.array([], pa.string())
     keys = table.column(primary_key).combine_chunks()
-    if pc.count_distinct(keys, mode="all").as_py() != len(keys):
-        counts = pc.value_counts(keys)
-        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-        raise ValueError(f"duplicate primary key {primary_key}={repeated[0].as_py()!r}")
+    keys = keys.take(pc.array_sort_indices(keys))
+    # Sorted, a repeated key sits next to itself: no hash table of every key is needed to find it.
+    repeated = pc.equal(keys.slice(1), keys.slice(0, max(len(keys) - 1, 0)))
+    if pc.any(repeated).as_py():
+        raise ValueError(f"duplicate primary key {primary_key}={keys[pc.index(repeated, True).as_py()].as_py()!r}")
     return keys
 
 
@@ -457,10 +500,6 @@ def _rows_differ(before: pa.Table, after: pa.Table) -> pa.Array | None:
 def _cells_differ(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     unequal = pc.fill_null(pc.not_equal(a, b), False)
     return pc.or_(unequal, pc.not_equal(pc.is_null(a), pc.is_null(b)))
-
-
-def _sorted_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[str, ...]:
-    return tuple(sorted(keys.to_pylist()))
 
 
 def diff_releases(releases_dir: Path, a: str, b: str) -> dict[str, dict[str, list[str]]]:

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from armsledger import schema
 from armsledger.config import PACKAGE_DIR
-from armsledger.releases import PAGE_FILE
+from armsledger.releases import PAGE_FILE, file_digest
 
 ASSETS_DIR = PACKAGE_DIR / "site_assets"
 CODEBOOK_PATH = Path("docs") / "codebook.md"
@@ -203,14 +203,8 @@ class Release:
         return (self.folder / name).is_file()
 
     def file_facts(self, name: str) -> tuple[int, str]:
-        """A file's size in bytes and SHA-256, read in blocks (a CSV can be larger than the rest of the run)."""
-        digest = hashlib.sha256()
-        size = 0
-        with open(self.folder / name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
-        return size, digest.hexdigest()
+        """A file's size in bytes and SHA-256."""
+        return file_digest(self.folder / name)
 
     def name(self, actor_id: Any) -> str:
         if not actor_id:

@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,10 @@ from armsledger.expectation_suites import (
 from armsledger.schema import TABLES, table
 
 MAX_EXAMPLES = 5
+# Rows whose values become Python values at a time while the check columns are derived.
+ROWS_PER_CHUNK = 50_000
+# The column whose text a row's char_start:char_end should cut out of its document.
+SLICED_COLUMN = {"mentions": "text", "citations": "sentence"}
 # Example values longer than this are cut: a wrong slice can be a whole document.
 MAX_EXAMPLE_CHARS = 200
 _SKIPPED_NO_TEXTS = "skipped: no document texts were given, so the text slices could not be compared"
@@ -143,11 +147,10 @@ def _checked_frame(
         frame["check_n_mentions"] = _count(frame, actor_ids, facts.mentions_per_actor)
         frame["check_n_documents"] = _count(frame, actor_ids, facts.documents_per_actor)
     if name in ("mentions", "citations"):
-        doc_ids = _col(frame, "doc_id")
-        frame["check_doc_n_chars"] = _series(frame, [_int_or_none(facts.doc_n_chars.get(d)) for d in doc_ids])
-        frame["check_doc_slice"] = _series(
-            frame, [_slice(texts, d, s, e) for d, s, e in zip(doc_ids, _col(frame, "char_start"), _col(frame, "char_end"))]
+        frame["check_doc_n_chars"] = _series(
+            frame, [_int_or_none(facts.doc_n_chars.get(d)) for (d,) in _rows(frame, ["doc_id"])]
         )
+        frame["check_doc_slice"] = _doc_slices(frame, SLICED_COLUMN[name], texts)
     if name in CITATION_TARGETS:
         keys = _col(frame, pk)
         frame["check_n_citations"] = _count(frame, keys, facts.citations_per_target[name])
@@ -156,15 +159,14 @@ def _checked_frame(
     for fk in table(name).foreign_keys:
         known = facts.known_keys[fk["reference"]["resource"]]
         frame[unknown_key_column(fk["fields"])] = _series(
-            frame, [None if _missing(v) or str(v) in known else v for v in _col(frame, fk["fields"])]
+            frame, [None if _missing(v) or str(v) in known else v for (v,) in _rows(frame, [fk["fields"]])]
         )
     if name == "citations":
-        target_tables = _col(frame, "target_table")
         for target in CITATION_TARGETS:
             known = facts.known_keys[target]
             frame[unknown_target_column(target)] = _series(frame, [
                 t if table_name == target and not _missing(t) and str(t) not in known else None
-                for table_name, t in zip(target_tables, _col(frame, "target_id"))
+                for table_name, t in _rows(frame, ["target_table", "target_id"])
             ])
     if name == "events":
         known_actors = facts.known_keys["actors"]
@@ -364,6 +366,34 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
 def _col(frame: pd.DataFrame, column: str) -> list:
     """A column's values, or nulls when the column is missing (the column-set rule reports that)."""
     return frame[column].tolist() if column in frame.columns else [None] * len(frame)
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple]:
+    """The values of these columns row by row, made Python values one chunk of rows at a time: a whole
+    column as a list took more memory than the table at 20,000 documents."""
+    for start in range(0, len(frame), ROWS_PER_CHUNK):
+        part = frame.iloc[start : start + ROWS_PER_CHUNK]
+        yield from zip(*(_col(part, c) for c in columns))
+
+
+def _doc_slices(frame: pd.DataFrame, sliced_column: str, texts: Mapping[str, str] | None) -> pd.Series:
+    """Each row's document text[char_start:char_end] (null when the text is not given).
+
+    Nearly every slice equals the row's own `sliced_column` (the text it claims to quote): there the
+    column's own value is taken, so that only slices that differ become new Python strings.
+    """
+    if texts is None:
+        return _series(frame, [None] * len(frame))
+    own = frame[sliced_column] if sliced_column in frame.columns else _series(frame, [None] * len(frame))
+    differing: dict[int, str | None] = {}
+    for position, (doc_id, start, end, value) in enumerate(_rows(frame, ["doc_id", "char_start", "char_end", sliced_column])):
+        piece = _slice(texts, doc_id, start, end)
+        if piece is None or _missing(value) or piece != value:
+            differing[position] = piece
+    slices = own.astype(object) if differing and own.dtype != object else own.copy()
+    if differing:
+        slices.iloc[list(differing)] = list(differing.values())
+    return slices
 
 
 def _columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
