@@ -82,10 +82,6 @@ class _RowChunks:
             for values in self._columns:
                 values.clear()
 
-    def table(self) -> pa.Table:
-        self._flush()
-        return pa.Table.from_batches(self._batches, schema=self.schema)
-
     def drain(self) -> Iterator[pa.RecordBatch]:
         """The rows as record batches, each one let go of here as it is handed out (the rows are then gone)."""
         self._flush()

@@ -118,14 +118,6 @@ def _referenced_tables() -> set[str]:
     return {fk["reference"]["resource"] for name in TABLES for fk in table(name).foreign_keys} | set(CITATION_TARGETS)
 
 
-def with_check_columns(
-    tables: Mapping[str, pd.DataFrame], texts: Mapping[str, str] | None = None
-) -> dict[str, pd.DataFrame]:
-    """Tables (and texts) -> copies sorted by primary key with the derived check_* columns added."""
-    facts = _cross_table_facts(tables)
-    return {name: _checked_frame(name, tables[name], facts, texts) for name in TABLES}
-
-
 def _checked_frame(
     name: str, frame: pd.DataFrame, facts: _CrossTableFacts, texts: Mapping[str, str] | None
 ) -> pd.DataFrame:
