@@ -119,15 +119,15 @@ def run_pipeline(raw: Path, processed: Path, home: Path, extra_env: dict[str, st
 
 
 def child_run(raw: str, processed: str) -> None:
-    """`armsledger run --json` in this process, then its peak RSS on stderr."""
-    from typer.testing import CliRunner  # noqa: F401 - only to fail early if the CLI deps are missing
+    """`armsledger run --json` in this process, as the console command runs it, then its peak RSS on stderr."""
+    import atexit
 
-    from armsledger.cli import app
+    from armsledger.cli import main
 
-    try:
-        app(["run", "--raw", raw, "--processed", processed, "--json"], standalone_mode=False)
-    finally:
-        print(f"PEAK_RSS_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    atexit.register(lambda: print(f"PEAK_RSS_KIB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}",
+                                  file=sys.stderr, flush=True))
+    sys.argv = ["armsledger", "run", "--raw", raw, "--processed", processed, "--json"]
+    main()
 
 
 def child_bare(raw: str) -> None:

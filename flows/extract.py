@@ -39,6 +39,7 @@ from armsledger.extraction_store import ExtractionStore
 from armsledger.ingest import Document
 from armsledger.pipeline import document_key
 from armsledger.progress import document_progress
+from armsledger.runtime import keep_heap_between_batches, release_free_heap
 
 _load_lock = threading.Lock()
 _extractors: dict[str, Any] = {}
@@ -56,6 +57,7 @@ def get_extractor(settings: Settings) -> Any:
     with _load_lock:
         extractor = _extractors.get(settings.spacy_model)
         if extractor is None:
+            keep_heap_between_batches()
             extractor = _extractors[settings.spacy_model] = pipeline.load_extractor(settings)
         return extractor
 
@@ -71,6 +73,7 @@ def release_extractors() -> None:
             return
         _extractors.clear()
     gc.collect()  # the pipeline's objects refer to each other: without a collection they stay
+    release_free_heap()
 
 
 @task(name="extractor-fingerprint", cache_policy=NO_CACHE, persist_result=False)
@@ -94,6 +97,9 @@ def _extract_batch(documents: list[Document], fingerprint: str, settings: Settin
     store = ExtractionStore.under(settings.cache_dir)
     for document, extraction in zip(documents, _parse(documents, fingerprint, settings)):
         store.write(document_key(document, fingerprint), extraction)
+    # What spaCy freed while parsing the batch would otherwise stay with the process, and scattered
+    # through the heap, it adds up over a long run.
+    release_free_heap()
     get_run_logger().info("%d documents parsed", len(documents))
     return len(documents)
 
@@ -148,7 +154,9 @@ def extract_documents(
     keys = [document_key(d, fingerprint) for d in ordered]
     store = ExtractionStore.under(settings.cache_dir)
     missing = [d for d, key in zip(ordered, keys) if not store.has(key)]
-    groups = pipeline.batches(missing)
+    # Largest batches first: on several workers, the last ones to finish are then small, and no worker
+    # waits long at the end for another's large batch.
+    groups = sorted(pipeline.batches(missing), key=len, reverse=True)
     with document_progress(len(ordered), enabled=progress) as advance:
         advance(len(ordered) - len(missing))
         if groups:

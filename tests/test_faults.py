@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import linecache
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -478,3 +480,36 @@ def test_malloc_arena_cap_is_set_unless_the_environment_chose(monkeypatch):
     assert limit_malloc_arenas() is False
     monkeypatch.delenv("MALLOC_ARENA_MAX")
     assert limit_malloc_arenas() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+def _resident_mib() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_heap_thresholds_are_raised_only_when_the_environment_lowered_them(monkeypatch):
+    from armsledger.runtime import HEAP_TRIM_THRESHOLD, keep_heap_between_batches
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert keep_heap_between_batches() is False
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(HEAP_TRIM_THRESHOLD))
+    assert keep_heap_between_batches() is False
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what Dask's nanny gives its workers
+    assert keep_heap_between_batches() is glibc
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_free_heap_pages_go_back_to_the_system():
+    from armsledger.runtime import release_free_heap
+
+    # 200 MiB in blocks of 1 KiB (too large for Python's own allocator, too small for mmap), one in 64
+    # kept: what is freed lies in holes of 63 KiB between blocks in use, which glibc does not give back
+    # by shrinking its heap.
+    blocks = [bytes(1024) for _ in range(200 * 1024)]
+    kept = blocks[::64]
+    del blocks
+    before = _resident_mib()
+    assert release_free_heap() is True
+    assert before - _resident_mib() > 100, "the freed blocks stayed resident"
+    del kept

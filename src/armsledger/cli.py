@@ -10,6 +10,7 @@ armsledger.runtime has set its environment defaults.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -636,5 +637,27 @@ def codebook(
         raise typer.Exit(code)
 
 
+def main() -> NoReturn:
+    """The `armsledger` console command: the CLI, then an exit without the interpreter's teardown.
+
+    Tearing down a process that has run the pipeline frees every document,
+    table and module one object at a time: about 1.5 s after a run on 5,000
+    documents, for nothing, since every file is written and closed by then.
+    The exit handlers (Prefect's, logging's) still run first.
+    """
+    try:
+        app()
+        code: object = EXIT_OK
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = EXIT_ERROR
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()  # what interpreter shutdown would run, and all of it that matters here
+    os._exit(code or EXIT_OK)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

@@ -183,18 +183,47 @@ def _document_stem(rel: str) -> str:
     return Path(rel).with_suffix("").as_posix()
 
 
+class RawFolder:
+    """raw/ and where its files really lie.
+
+    A file must lie inside raw/ once symlinks are followed. Resolving every
+    path costs a system call per folder level and file (a third of ingest's
+    time at 5,000 documents); here raw/ and each folder are resolved once, and
+    a file on its own only when it is a symlink.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.real = path.resolve()
+        self._real_folders: dict[Path, Path] = {}
+
+    def real_path(self, path: Path) -> Path:
+        """Where `path` leads (OSError or RuntimeError when a symlink on the way cannot be followed)."""
+        if path.is_symlink():
+            return path.resolve()
+        folder = self._real_folders.get(path.parent)
+        if folder is None:
+            folder = self._real_folders[path.parent] = path.parent.resolve()
+        return folder / path.name
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.path).as_posix()
+
+
 def read_document(
-    path: Path, raw_dir: Path, settings: Settings, *, on_warning: Warn | None = None
+    path: Path, raw_dir: Path, settings: Settings, *, on_warning: Warn | None = None, folder: RawFolder | None = None
 ) -> Document:
     """The document at `path`, or RejectedFile with the reason it cannot be one.
 
     Warnings (ignored sidecar fields, replaced bytes, a legacy encoding) go to
-    `on_warning`; without it they are dropped.
+    `on_warning`; without it they are dropped. `folder`: raw_dir's RawFolder,
+    when the caller reads many documents from it.
     """
     warn: Warn = on_warning or (lambda _warning: None)
-    rel = _relative(path, raw_dir)
+    folder = folder or RawFolder(raw_dir)
+    rel = folder.relative(path)
     _check_name(rel)
-    _check_inside(path, raw_dir, rel)
+    _check_inside(path, folder, rel)
     data = _read_bytes(path, rel, settings.max_file_bytes)
     decoded = _decode(data, rel, warn)
     page: dict[str, Any] = {}
@@ -203,7 +232,7 @@ def read_document(
         page = _page_metadata(html, rel, warn)
     text = normalise_text(decoded)
     _check_text(text, rel, settings.max_text_chars)
-    fields = {**page, **_sidecar_fields(path, raw_dir, warn)}
+    fields = {**page, **_sidecar_fields(path, folder, warn)}
     published: PartialDate | None = fields.get("published")
     return Document(
         doc_id=document_id(text),
@@ -228,10 +257,6 @@ def document_id(text: str) -> str:
     return stable_id("doc", sha256_hex(text.encode("utf-8")))
 
 
-def _relative(path: Path, raw_dir: Path) -> str:
-    return path.relative_to(raw_dir).as_posix()
-
-
 def _printable(rel: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in rel)
 
@@ -248,12 +273,12 @@ def _check_name(rel: str) -> None:
             )
 
 
-def _check_inside(path: Path, raw_dir: Path, rel: str) -> None:
+def _check_inside(path: Path, folder: RawFolder, rel: str) -> None:
     try:
-        target = path.resolve()
+        target = folder.real_path(path)
     except (OSError, RuntimeError) as exc:
         raise RejectedFile(rel, f"symlink cannot be resolved ({exc})") from exc
-    if not target.is_relative_to(raw_dir.resolve()):
+    if not target.is_relative_to(folder.real):
         raise RejectedFile(rel, f"symlink resolves outside raw/ (to {target})")
 
 
@@ -438,7 +463,7 @@ def sidecar_path(document: Path) -> Path:
     return document.with_name(document.stem + SIDECAR_SUFFIX)
 
 
-def _sidecar_fields(document: Path, raw_dir: Path, warn: Warn) -> dict[str, Any]:
+def _sidecar_fields(document: Path, folder: RawFolder, warn: Warn) -> dict[str, Any]:
     """The sidecar's valid fields; a key given as null is kept as None.
 
     A null says "looked at, not known", so it also overrides what an HTML page
@@ -447,8 +472,8 @@ def _sidecar_fields(document: Path, raw_dir: Path, warn: Warn) -> dict[str, Any]
     path = sidecar_path(document)
     if not os.path.lexists(path):
         return {}
-    rel = _relative(path, raw_dir)
-    loaded = _load_sidecar(path, raw_dir, rel, warn)
+    rel = folder.relative(path)
+    loaded = _load_sidecar(path, folder, rel, warn)
     fields: dict[str, Any] = {}
     unknown = sorted(str(key) for key in loaded if key not in SIDECAR_KEYS)
     if unknown:
@@ -463,10 +488,10 @@ def _sidecar_fields(document: Path, raw_dir: Path, warn: Warn) -> dict[str, Any]
     return fields
 
 
-def _load_sidecar(path: Path, raw_dir: Path, rel: str, warn: Warn) -> dict[Any, Any]:
+def _load_sidecar(path: Path, folder: RawFolder, rel: str, warn: Warn) -> dict[Any, Any]:
     """The sidecar as a mapping; {} (with a warning) when it is not a usable one."""
     try:
-        if not path.resolve().is_relative_to(raw_dir.resolve()):
+        if not folder.real_path(path).is_relative_to(folder.real):
             warn(IngestWarning(rel, "sidecar ignored: symlink resolves outside raw/"))
             return {}
         if path.stat().st_size > _MAX_SIDECAR_BYTES:
@@ -573,9 +598,10 @@ def ingest(raw_dir: Path, settings: Settings) -> IngestResult:
     warnings: list[IngestWarning] = []
     rejected: list[Rejection] = []
     read: list[Document] = []
+    folder = RawFolder(raw_dir)
     for path in discover(raw_dir, settings.extensions):
         try:
-            read.append(read_document(path, raw_dir, settings, on_warning=warnings.append))
+            read.append(read_document(path, raw_dir, settings, on_warning=warnings.append, folder=folder))
         except RejectedFile as exc:
             rejected.append(Rejection(exc.path, exc.reason))
     documents, duplicates = _drop_duplicates(read)

@@ -176,8 +176,11 @@ def extract_documents(extractor: Any, documents: Sequence[Document]) -> Iterator
 def normalise(documents: Sequence[Document], extractions: Iterable[Any]) -> dict[str, pd.DataFrame]:
     """The six contract tables from the documents and their extractions."""
     from armsledger.normalise import build_tables
+    from armsledger.runtime import release_free_heap
 
-    return build_tables(documents, extractions)
+    tables = build_tables(documents, extractions)
+    release_free_heap()  # what merging the extractions took, no longer needed
+    return tables
 
 
 def check(tables: Mapping[str, pd.DataFrame], documents: Sequence[Document], settings: Settings):
@@ -337,7 +340,9 @@ def publish(
     release, so that the next run with the same inputs stops after ingest.
     """
     from armsledger.publish import publish_release
+    from armsledger.runtime import release_free_heap
 
+    release_free_heap()  # the frames that the tables' release form replaced are gone by now
     if not report.success:  # the gate comes first; this keeps a direct caller from skipping it
         raise ValidationFailed(report)
     return publish_release(

@@ -21,6 +21,7 @@ from armsledger.expectation_suites import (
     unknown_target_column,
 )
 from armsledger.schema import TABLES, table
+from armsledger.runtime import release_free_heap
 
 MAX_EXAMPLES = 5
 # Rows whose values become Python values at a time while the check columns are derived.
@@ -208,6 +209,7 @@ def validate_tables(
         frame = _checked_frame(name, tables[name], facts, texts)
         results += _validate_table(gx, context, source, name, frame, suites[name], texts)
         del frame, source, context
+        release_free_heap()
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
 
 
