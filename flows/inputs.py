@@ -24,6 +24,13 @@ def describe_inputs(documents: Sequence[Document], fingerprint: str, settings: S
     return pipeline.describe_inputs(documents, fingerprint, settings)
 
 
+@task(name="remember-raw-folder", cache_policy=NO_CACHE, persist_result=False)
+def remember_raw_folder(snapshot: str | None, settings: Settings) -> None:
+    """Records how raw/ looked (its snapshot, taken before ingest read it) once the latest release is known to
+    be built from it, so that the next `armsledger run` sees at a glance whether raw/ has changed since."""
+    pipeline.remember_raw_folder(settings, snapshot)
+
+
 @task(name="find-unchanged-release", cache_policy=NO_CACHE, persist_result=False)
 def find_unchanged_release(inputs: dict[str, Any], settings: Settings) -> str | None:
     """The latest release if it was built from these very inputs and is whole; None otherwise."""

@@ -15,7 +15,7 @@ from armsledger.sources import FetchSummary
 from flows.extract import extract_documents, extractor_fingerprint, task_runner
 from flows.fetch import fetch_all_sources
 from flows.ingest import ingest_documents
-from flows.inputs import describe_inputs, find_unchanged_release
+from flows.inputs import describe_inputs, find_unchanged_release, remember_raw_folder
 from flows.normalise import normalise_tables
 from flows.publish import publish_release, release_form
 from flows.validate import quality_gate
@@ -47,6 +47,7 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
     inputs = describe_inputs(quote(ingested.documents), fingerprint, settings)
     unchanged = find_unchanged_release(inputs, settings)
     if unchanged is not None:
+        remember_raw_folder(ingested.snapshot, settings)
         return pipeline.unchanged_summary(settings, ingested, unchanged)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
     tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
@@ -57,6 +58,7 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
     release_tables = release_form(quote(tables))
     tables.clear()
     result = publish_release(quote(release_tables), report, pipeline.rejected_items(ingested), inputs, settings)
+    remember_raw_folder(ingested.snapshot, settings)
     return pipeline.summarise(
         settings, ingested, release_tables, report, result,
         extracted=extracted.read, extraction_cached=extracted.cached,

@@ -178,6 +178,41 @@ def test_run_with_no_change_starts_no_flow(copy_run, seed_release, monkeypatch):
     assert result.exit_code == 3 and "the flow ran" in result.output  # something new: the flow is called
 
 
+def test_the_flow_remembers_how_raw_looked_for_its_release(seed_release):
+    from armsledger.ingest import folder_snapshot
+
+    record = json.loads((seed_release.processed / "state" / "raw.json").read_text(encoding="utf-8"))
+    assert record == {"raw_dir": str(seed_release.raw.resolve()), "snapshot": folder_snapshot(seed_release.raw),
+                      "version": seed_release.version}
+
+
+def test_run_skips_the_no_change_test_when_raw_has_changed(copy_run, seed_release, monkeypatch):
+    from armsledger import pipeline
+    from flows import pipeline as flows_pipeline
+
+    tested = []
+    real_preflight = pipeline.preflight
+    monkeypatch.setattr(pipeline, "preflight", lambda settings: tested.append(settings) or real_preflight(settings))
+
+    def no_flow(*args, **kwargs):
+        raise AssertionError("the flow ran")
+
+    monkeypatch.setattr(flows_pipeline, "build_release", no_flow)
+    raw, processed = copy_run()
+    data = json.loads(invoke("run", "--raw", raw, "--processed", processed, "--json").stdout)
+    assert data["tables_built"] is False and len(tested) == 1  # nothing recorded yet: raw/ is read to find out
+    record = json.loads((processed / "state" / "raw.json").read_text(encoding="utf-8"))
+    assert record["version"] == seed_release.version
+
+    again = json.loads(invoke("run", "--raw", raw, "--processed", processed, "--json").stdout)
+    assert again["tables_built"] is False and len(tested) == 2  # as recorded: raw/ is read to be sure
+
+    (raw / "added.txt").write_text("Russia sent fuel to North Korea in March, officials said.", encoding="utf-8")
+    result = runner.invoke(app, ["run", "--raw", str(raw), "--processed", str(processed), "--json"])
+    assert result.exit_code == 3 and "the flow ran" in result.output
+    assert len(tested) == 2  # raw/ changed: straight to the flow, which reads it
+
+
 @pytest.mark.slow
 def test_run_failing_a_stricter_suite_exits_1_and_publishes_nothing(copy_run, suites_with):
     raw, processed = copy_run()

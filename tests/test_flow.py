@@ -300,7 +300,8 @@ def test_second_run_stops_after_ingest(copy_run, seed_release, monkeypatch):
     assert summary.latest_version == seed_release.version
     assert summary.extracted == 0 and summary.extraction_cached == 0
     assert summary.rows == seed_release.summary.rows  # the latest release's rows
-    assert tasks == {"ingest-documents", "extractor-fingerprint", "describe-inputs", "find-unchanged-release"}
+    assert tasks == {"ingest-documents", "extractor-fingerprint", "describe-inputs", "find-unchanged-release",
+                     "remember-raw-folder"}
     assert snapshot(processed / "releases") == before
 
 

@@ -22,6 +22,7 @@ from armsledger.ingest import (
     RejectedFile,
     discover,
     document_id,
+    folder_snapshot,
     ingest,
     parse_published,
     read_document,
@@ -472,3 +473,24 @@ def test_seed_texts_ingest_with_their_sidecars() -> None:
     assert {k: v for k, v in second.row().items() if k not in ("doc_id", "path", "sha256", "n_chars", "n_words")} == {
         key: None for key in ("title", "publisher", "author", "url", "license", "language", "published", "published_precision")
     }
+
+
+def test_folder_snapshot_changes_with_what_raw_holds_and_only_then(tmp_path: Path) -> None:
+    raw = small_raw(tmp_path, {"a.txt": "Shells went north.\n", "b/c.txt": "Fuel went south.\n", ".hidden": "x"})
+    first = folder_snapshot(raw)
+    assert folder_snapshot(raw) == first
+    assert ingest(raw, settings_for(raw)).snapshot == first  # what ingest reports of the folder it read
+
+    (raw / ".hidden").write_text("ignored, as ingest ignores it", encoding="utf-8")
+    assert folder_snapshot(raw) == first
+
+    seen = {first}
+    (raw / "d.txt").write_text("Missiles went east.\n", encoding="utf-8")  # added
+    seen.add(folder_snapshot(raw))
+    (raw / "a.txt").write_text("Shells went north again.\n", encoding="utf-8")  # rewritten
+    seen.add(folder_snapshot(raw))
+    (raw / "b/c.txt").rename(raw / "b/e.txt")  # renamed
+    seen.add(folder_snapshot(raw))
+    (raw / "d.txt").unlink()  # removed
+    seen.add(folder_snapshot(raw))
+    assert len(seen) == 5

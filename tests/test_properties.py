@@ -6,8 +6,10 @@ ones in its database, so a failure found once is tried first next time.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -163,3 +165,46 @@ def test_ids_are_stable_across_order_and_unrelated_documents(extractor, texts, u
         old = base["citations"].set_index("citation_id")["target_id"]
         new = grown["citations"].set_index("citation_id")["target_id"]
         pd.testing.assert_series_equal(new.loc[old.index], old)
+
+
+_ACTORS = ["state:RUS", "state:PRK", "person:Kim Jong Un"]  # few, so that facts meet often
+_DATES = st.one_of(
+    st.none(),
+    st.tuples(st.sampled_from([2023, 2024]), st.integers(1, 12), st.integers(1, 28),
+              st.sampled_from(["year", "month", "day"])),
+)
+_EVENTS = st.lists(
+    st.tuples(st.lists(st.sampled_from(_ACTORS), min_size=1, max_size=2, unique=True), _DATES,
+              st.sampled_from(["reported", "expected"])),
+    min_size=1, max_size=8,
+)
+
+
+@PROPERTY_SETTINGS
+@given(documents=st.lists(_EVENTS, min_size=1, max_size=6))
+def test_events_merge_into_the_first_fact_they_match(documents) -> None:
+    """The merger's index of candidate facts finds what trying every fact in the order first seen finds."""
+    from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord
+    from armsledger.normalise import _join_event, _same_event, _TableBuilder
+
+    def record(actors, date, status) -> EventRecord:
+        value = DateValue(None, None, None, None)
+        if date is not None:
+            year, month, day, precision = date
+            value = DateValue(dt.date(year, month, day), None, precision, None)
+        return EventRecord("meeting", None, list(actors), value, None, None, None, None, status, [], 0)
+
+    builder = _TableBuilder()
+    expected: list[EventRecord] = []  # every fact, tried in the order first seen
+    for number, events in enumerate(documents):
+        records = [record(*event) for event in events]
+        builder._add_events(DocumentExtraction(f"doc{number:02d}", {}, [], records, [], []))
+        for one in records:
+            own = replace(one, actors=[builder.actor_id(a) for a in one.actors], evidence=[])
+            match = next((fact for fact in expected if _same_event(fact, own)), None)
+            if match is None:
+                expected.append(own)
+            else:
+                _join_event(match, own)
+    found = [(fact.record.actors, fact.record.date.start) for fact in builder.events]
+    assert found == [(fact.actors, fact.date.start) for fact in expected]

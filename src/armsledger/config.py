@@ -62,6 +62,11 @@ class Settings:
         """The inputs that were last found to rebuild the latest release exactly (see pipeline.publish)."""
         return self.state_dir / "inputs.json"
 
+    @property
+    def raw_state_file(self) -> Path:
+        """How raw/ looked when the latest release was last built or confirmed (see pipeline.remember_raw_folder)."""
+        return self.state_dir / "raw.json"
+
     def with_paths(self, raw: Path | None = None, processed: Path | None = None) -> "Settings":
         changes = {}
         if raw is not None:

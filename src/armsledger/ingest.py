@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
 import os
 import re
 import stat
@@ -143,6 +144,8 @@ class IngestResult:
     documents: list[Document]
     rejected: list[Rejection]
     warnings: list[IngestWarning]
+    # folder_snapshot of raw/, taken before any file was read.
+    snapshot: str | None = None
 
 
 Warn = Callable[[IngestWarning], None]
@@ -169,6 +172,28 @@ def _visible_files(raw_dir: Path) -> list[str]:
         base = Path(folder).relative_to(raw_dir)
         found.extend((base / name).as_posix() for name in files if not name.startswith("."))
     return sorted(found)
+
+
+def folder_snapshot(raw_dir: Path, files: Sequence[str] | None = None) -> str:
+    """A digest of what raw_dir holds as the file system describes it, without opening a file: every
+    visible file's relative path, size, modification time, inode and mode (os.lstat).
+
+    Adding, removing, renaming or rewriting a file changes it. Equal snapshots
+    do not prove equal contents (a file rewritten in place within one tick of
+    the clock keeps its time, a symlink's target is not looked at), so a
+    snapshot may save work, never decide what the tables are: see
+    armsledger.pipeline.raw_changed_since_latest. `files`: the folder's
+    _visible_files, when the caller has listed them already.
+    """
+    digest = hashlib.sha256()
+    for rel in _visible_files(raw_dir) if files is None else files:
+        try:
+            info = os.lstat(raw_dir / rel)
+            entry = f"{rel}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}\0{info.st_mode}\n"
+        except OSError as exc:  # gone since the listing, or unreadable: that too is a state of the folder
+            entry = f"{rel}\0{type(exc).__name__}\n"
+        digest.update(entry.encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
 
 
 def _is_document_name(rel: str, extensions: set[str]) -> bool:
@@ -594,6 +619,7 @@ def _iso_datetime(text: str) -> dt.datetime:
 def ingest(raw_dir: Path, settings: Settings) -> IngestResult:
     """Every usable document under raw_dir; every other file reported, none raised."""
     files = _visible_files(raw_dir)
+    snapshot = folder_snapshot(raw_dir, files)
     extensions = {ext.lower() for ext in settings.extensions}
     warnings: list[IngestWarning] = []
     rejected: list[Rejection] = []
@@ -610,6 +636,7 @@ def ingest(raw_dir: Path, settings: Settings) -> IngestResult:
         documents=documents,
         rejected=sorted(rejected + duplicates, key=lambda r: (r.path, r.reason)),
         warnings=sorted(warnings, key=lambda w: (w.path, w.reason)),
+        snapshot=snapshot,
     )
 
 

@@ -288,9 +288,48 @@ def preflight(settings: Settings) -> Preflight:
     inputs = describe_inputs(ingested.documents, fingerprint, settings)
     version = unchanged_release(inputs, settings)
     if version is not None:
+        remember_raw_folder(settings, ingested.snapshot)
         return Preflight(unchanged_summary(settings, ingested, version), 0)
     keys = (document_key(d, fingerprint) for d in ingested.documents)
     return Preflight(None, len(ExtractionStore.under(settings.cache_dir).missing(keys)))
+
+
+def remember_raw_folder(settings: Settings, snapshot: str | None) -> None:
+    """Records that raw/, as `snapshot` (ingest.folder_snapshot) describes it, gave the inputs of the latest
+    release: call it after a run that published, or found the tables or the inputs unchanged."""
+    from armsledger.publish import json_bytes, replace_if_changed
+    from armsledger.releases import latest_version
+
+    version = latest_version(settings.releases_dir)
+    if snapshot is None or version is None:
+        return
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    record = {"raw_dir": str(settings.raw_dir), "snapshot": snapshot, "version": version}
+    replace_if_changed(settings.raw_state_file, json_bytes(record))
+
+
+def raw_changed_since_latest(settings: Settings) -> bool:
+    """True when raw/ has changed since the latest release was last built or confirmed from it, as far as the
+    file system's sizes and times tell (ingest.folder_snapshot against remember_raw_folder's record).
+
+    False when the snapshot matches, and when nothing is known: no record, a
+    record of another release or folder, or an error. Only reading raw/ can
+    tell whether the inputs are the same, so True may save that reading (the
+    documents have to be read anyway), and False never decides anything.
+    """
+    from armsledger.ingest import folder_snapshot
+    from armsledger.releases import latest_version
+
+    try:
+        record = json.loads(settings.raw_state_file.read_text(encoding="utf-8"))
+        version = latest_version(settings.releases_dir)
+        if not isinstance(record, dict) or version is None or record.get("version") != version:
+            return False
+        if record.get("raw_dir") != str(settings.raw_dir):
+            return False
+        return folder_snapshot(settings.raw_dir) != record.get("snapshot")
+    except (OSError, ValueError):  # no record, a damaged one, a bad release name, raw/ unreadable
+        return False
 
 
 def _run_inputs(settings: Settings, ingested: IngestResult) -> dict[str, Any]:
@@ -467,8 +506,10 @@ __all__ = [
     "normalise",
     "preflight",
     "publish",
+    "raw_changed_since_latest",
     "read_raw",
     "rejected_items",
+    "remember_raw_folder",
     "run_pipeline",
     "summarise",
     "unchanged_release",
