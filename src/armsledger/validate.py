@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import math
 from dataclasses import dataclass
@@ -210,7 +209,6 @@ def validate_tables(
         frame = _checked_frame(name, tables[name], facts, texts)
         results += _validate_table(gx, context, source, name, frame, suites[name], texts)
         del frame, source, context
-        gc.collect()
         release_free_heap()
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
 
