@@ -20,8 +20,8 @@ from armsledger.expectation_suites import (
     unknown_key_column,
     unknown_target_column,
 )
-from armsledger.schema import TABLES, table
 from armsledger.runtime import release_free_heap
+from armsledger.schema import TABLES, table
 
 MAX_EXAMPLES = 5
 # Rows whose values become Python values at a time while the check columns are derived.
