@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from pathlib import Path
@@ -149,12 +150,22 @@ def keep_heap_between_batches() -> bool:
 
 def _glibc_function(name: str):
     """The C library's function `name` when the process runs on glibc (None on musl, macOS, Windows)."""
+    libc = _c_library()
+    try:
+        return None if libc is None else getattr(libc, name)
+    except AttributeError:  # musl and other libcs have neither mallopt nor malloc_trim
+        return None
+
+
+@functools.cache
+def _c_library() -> ctypes.CDLL | None:
+    """The process's C library on Linux, looked up once: release_free_heap runs after every parse batch."""
     if not sys.platform.startswith("linux"):
         return None
     library = ctypes.util.find_library("c")
     if not library:
         return None
     try:
-        return getattr(ctypes.CDLL(library), name)
-    except (OSError, AttributeError):  # musl and other libcs have neither mallopt nor malloc_trim
+        return ctypes.CDLL(library)
+    except OSError:
         return None
