@@ -57,7 +57,7 @@ def test_two_dask_workers_give_the_release_of_the_default_runner(seed_release, t
     monkeypatch.setenv("PREFECT_API_URL", api_url)
     monkeypatch.setenv("PREFECT_LOCAL_STORAGE_PATH", str(storage))
     # One document per batch, so that each of the two workers has a batch to run.
-    monkeypatch.setattr(armsledger.pipeline, "batches", functools.partial(armsledger.pipeline.batches, size=1))
+    monkeypatch.setattr(armsledger.pipeline, "batches", functools.partial(armsledger.pipeline.batches, largest=1, smallest=1))
 
     started = time.monotonic()
     with LocalCluster(

@@ -82,33 +82,34 @@ def _document(text: str, published: str | None = None):
 
 
 def test_batches_are_in_doc_id_order_and_bounded():
-    from armsledger.pipeline import BATCH_LIMIT_FACTOR, batches
-
-    docs = [_document(f"text number {i}") for i in range(400)]
-    groups = batches(reversed(docs), size=8)
-    assert [d.doc_id for g in groups for d in g] == sorted(d.doc_id for d in docs)
-    assert all(1 <= len(g) <= 8 * BATCH_LIMIT_FACTOR for g in groups)
-    assert 400 / 8 / 2 < len(groups) < 400 / 8 * 2  # about `size` documents a batch
-    assert [len(g) for g in batches(docs[:5], size=1)] == [1] * 5
-    assert batches([], size=3) == []
-    with pytest.raises(ValueError):
-        batches(docs, size=0)
-
-
-def test_a_new_or_removed_document_changes_one_batch():
-    """The cuts follow the documents, not their positions: the other batches keep their cached records."""
     from armsledger.pipeline import batches
 
-    def keys(documents):
-        return {tuple(d.doc_id for d in g) for g in batches(documents, size=8)}
-
     docs = [_document(f"text number {i}") for i in range(400)]
-    before = keys(docs)
-    for extra in range(20):
-        after = keys(docs + [_document(f"a new text {extra}")])
-        assert len(after - before) <= 2 and len(before - after) <= 1  # its own batch, split in two at most
-        removed = keys(docs[:extra] + docs[extra + 1 :])
-        assert len(removed - before) <= 1 and len(before - removed) <= 2
+    groups = batches(reversed(docs), largest=32, smallest=4)
+    assert [d.doc_id for g in groups for d in g] == sorted(d.doc_id for d in docs)
+    assert all(1 <= len(g) <= 32 for g in groups)
+    assert all(len(g) >= 4 for g in groups[:-1])  # only the remainder may be smaller
+    assert [len(g) for g in batches(docs[:5], largest=1, smallest=1)] == [1] * 5
+    assert batches([], largest=3, smallest=1) == []
+    with pytest.raises(ValueError):
+        batches(docs, largest=0, smallest=0)
+    with pytest.raises(ValueError):
+        batches(docs, largest=4, smallest=8)
+
+
+def test_batches_shrink_towards_the_end():
+    """Most documents go in large batches; the last ones are small, so that workers finish together."""
+    from armsledger.pipeline import EXTRACT_BATCH_MAX, EXTRACT_BATCH_MIN, batches
+
+    docs = [_document(f"text number {i}") for i in range(8000)]
+    sizes = [len(g) for g in batches(docs)]
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == EXTRACT_BATCH_MAX
+    assert min(sizes[:-1]) == EXTRACT_BATCH_MIN
+    # Few tasks for the bookkeeping's sake: most documents in the largest batches.
+    assert sum(s for s in sizes if s == EXTRACT_BATCH_MAX) >= len(docs) / 2
+    assert len(sizes) < len(docs) / EXTRACT_BATCH_MAX * 3
+    assert [len(g) for g in batches(docs[:1])] == [1]
 
 
 @pytest.mark.slow

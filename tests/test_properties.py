@@ -208,3 +208,45 @@ def test_events_merge_into_the_first_fact_they_match(documents) -> None:
                 _join_event(match, own)
     found = [(fact.record.actors, fact.record.date.start) for fact in builder.events]
     assert found == [(fact.actors, fact.date.start) for fact in expected]
+
+
+_TIMELINE_EVENTS = st.lists(
+    st.tuples(
+        st.dates(min_value=dt.date(2023, 1, 1), max_value=dt.date(2023, 3, 31)),
+        st.integers(min_value=0, max_value=40),
+        st.sampled_from(["reported", "confirmed", "denied"]),
+        st.sampled_from(["shipment", "meeting", "arms transfer agreement"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@PROPERTY_SETTINGS
+@given(events=_TIMELINE_EVENTS)
+def test_timeline_bars_and_labels_never_overlap_in_a_row(events) -> None:
+    """Every dated event is drawn once, and within a lane's row no two bars with their labels overlap."""
+    from types import SimpleNamespace
+
+    from armsledger import site
+
+    rows = [
+        {"event_id": f"evt_{i:03d}", "event_type": kind, "status": status, "date_start": start,
+         "date_end": start + dt.timedelta(days=days), "date_precision": "day", "summary": None}
+        for i, (start, days, status, kind) in enumerate(events)
+    ]
+    svg, undated = site.timeline_svg(SimpleNamespace(rows={"events": rows}))
+    assert undated == []
+    marks = re.findall(
+        r'<a href="#row/events/(evt_\d+)">.*?<rect class="mark" x="([-\d.]+)" y="(\d+)" width="([\d.]+)"'
+        r'.*?<text x="([-\d.]+)" y="\d+" font-size="11" fill="#1d232a"( text-anchor="end")?>([^<]*)</text>', svg)
+    assert sorted(m[0] for m in marks) == sorted(r["event_id"] for r in rows)
+    by_row: dict[str, list[tuple[float, float]]] = {}
+    for _, x, y, width, label_x, to_left, label in marks:
+        x0, x1, label_w = float(x), float(x) + float(width), 6.4 * len(label) + 6
+        span = (x0 - label_w, x1) if to_left else (x0, x1 + label_w)
+        by_row.setdefault(y, []).append(span)
+    for spans in by_row.values():
+        spans.sort()
+        # The layout keeps 4 px between items; the drawn figures are rounded to 0.1 px.
+        assert all(a[1] + 4 - 0.2 < b[0] for a, b in zip(spans, spans[1:]))

@@ -23,13 +23,14 @@ from armsledger.config import Settings
 from armsledger.ingest import Document, IngestResult, ingest
 from armsledger.schema import TABLES
 
-# Documents per extraction task, on average: large enough that the task overhead
-# (about 0.1-1 s each on a Prefect server) is small against spaCy's time (about
-# 0.05 s a document), small enough that two Dask workers have dozens of batches
-# to share at 2,000 documents.
-EXTRACT_BATCH_SIZE = 64
-# No batch holds more than this many times EXTRACT_BATCH_SIZE documents.
-BATCH_LIMIT_FACTOR = 4
+# Documents per extraction task. Each task costs the flow, the Prefect server and a Dask worker about a
+# tenth of a second of bookkeeping (its run, its states, its log lines), against spaCy's 0.05 s a document:
+# at most EXTRACT_BATCH_MAX a task keeps that near 1 %. The batches shrink as the work runs out (see
+# `batches`), down to EXTRACT_BATCH_MIN, so that workers that share them finish at about the same time.
+EXTRACT_BATCH_MAX = 256
+EXTRACT_BATCH_MIN = 16
+# Each batch takes this share of the documents not yet in a batch (1/8), within the bounds above.
+EXTRACT_BATCH_SHARES = 8
 # Part of every document key: bump it when the stored shape of an extraction
 # changes without the extractor's fingerprint changing.
 CACHE_VERSION = "1"
@@ -120,32 +121,29 @@ def rejected_items(ingested: IngestResult) -> list[dict[str, str]]:
     return sorted(items, key=lambda item: (item["path"], item["kind"], item["reason"]))
 
 
-def batches(documents: Sequence[Document], size: int = EXTRACT_BATCH_SIZE) -> list[list[Document]]:
-    """Documents in doc_id order, cut into batches of `size` documents on average and at most
-    BATCH_LIMIT_FACTOR times that.
+def batches(
+    documents: Iterable[Document], largest: int = EXTRACT_BATCH_MAX, smallest: int = EXTRACT_BATCH_MIN
+) -> list[list[Document]]:
+    """Documents in doc_id order, cut into batches that shrink from `largest` to `smallest` documents.
 
-    A batch ends after a document whose doc_id hashes to a multiple of `size`
-    (or when it is full): the cuts are chosen by the documents themselves, not
-    by their positions, so that a new or removed document changes the batch it
-    falls in and leaves every other batch, and its cached extraction, as it was.
+    Each batch takes an EXTRACT_BATCH_SHARES-th of the documents left (guided
+    self-scheduling): the bulk of the work goes in few large tasks, and the last
+    tasks are small, so that on several workers none waits long at the end for
+    another's large batch. The cut depends only on how many documents there
+    are: each document's extraction is cached on its own, so which batch it was
+    parsed in does not matter afterwards.
     """
-    if size < 1:
-        raise ValueError("batch size must be at least 1")
-    limit = size * BATCH_LIMIT_FACTOR
+    if not 1 <= smallest <= largest:
+        raise ValueError(f"batch sizes must satisfy 1 <= smallest <= largest (got {smallest}, {largest})")
+    ordered = sorted(documents, key=lambda d: d.doc_id)
     groups: list[list[Document]] = []
-    current: list[Document] = []
-    for document in sorted(documents, key=lambda d: d.doc_id):
-        current.append(document)
-        if len(current) >= limit or _ends_batch(document.doc_id, size):
-            groups.append(current)
-            current = []
-    if current:
-        groups.append(current)
+    start = 0
+    while start < len(ordered):
+        left = len(ordered) - start
+        size = min(largest, max(smallest, -(-left // EXTRACT_BATCH_SHARES)))
+        groups.append(ordered[start : start + size])
+        start += size
     return groups
-
-
-def _ends_batch(doc_id: str, size: int) -> bool:
-    return int.from_bytes(hashlib.sha256(doc_id.encode("utf-8")).digest()[:8], "big") % size == 0
 
 
 def document_key(document: Document, fingerprint: str) -> str:
@@ -491,7 +489,8 @@ def run_pipeline(
 
 
 __all__ = [
-    "EXTRACT_BATCH_SIZE",
+    "EXTRACT_BATCH_MAX",
+    "EXTRACT_BATCH_MIN",
     "PUBLISH_LOCK_TIMEOUT_SECONDS",
     "RunSummary",
     "ValidationFailed",

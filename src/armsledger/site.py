@@ -534,18 +534,24 @@ def timeline_svg(release: Release) -> tuple[str, list[dict]]:
     lanes: list[tuple[str, list[list[tuple[float, float, tuple]]]]] = []
     for status in statuses:
         rows: list[list[tuple[float, float, tuple]]] = []
+        # Items come in order of start, so each one placed in a row lies right of every item before it: a row
+        # is free for an item when the item starts past the row's last end. (Looking at every item of every
+        # row instead took 2 s for a 20,000-document release.)
+        row_ends: list[float] = []
         items = sorted((s for s in spans if s[2]["status"] == status), key=lambda s: (s[0], s[1], s[2]["event_id"]))
         for item in items:
             x0, x1 = x(item[0]), max(x(item[1]), x(item[0]) + 8)
             label_w = 6.4 * len(item[2]["event_type"]) + 6
             # A label goes right of its bar, or left of it when the bar ends near the right edge.
             lo_x, hi_x = (x0, x1 + label_w) if x1 + label_w <= width - 4 else (x0 - label_w, x1)
-            for r in rows:
-                if all(hi_x + 4 < a or lo_x > b + 4 for a, b, _ in r):
-                    r.append((lo_x, hi_x, item))
+            for i, end in enumerate(row_ends):
+                if lo_x > end + 4:
+                    rows[i].append((lo_x, hi_x, item))
+                    row_ends[i] = hi_x
                     break
             else:
                 rows.append([(lo_x, hi_x, item)])
+                row_ends.append(hi_x)
         lanes.append((status, rows))
     height = top + sum(max(len(rows), 1) * row_h + 12 for _, rows in lanes) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
