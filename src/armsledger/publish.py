@@ -429,10 +429,10 @@ def csv_chunks(table: pa.Table, rows_per_chunk: int = CSV_ROWS_PER_CHUNK) -> Ite
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(table.column_names)
-    cell_writers = [csv_cell_writer(field.type) for field in table.schema]
+    types = [field.type for field in table.schema]
     for batch in table.to_batches(max_chunksize=rows_per_chunk):
-        for row in zip(*(column.to_pylist() for column in batch.columns)):
-            writer.writerow([write(value) for write, value in zip(cell_writers, row)])
+        # Column by column, then the rows at once: faster than converting row by row, a call per cell.
+        writer.writerows(zip(*(csv_cells(kind, column.to_pylist()) for kind, column in zip(types, batch.columns))))
         yield text.getvalue().encode("utf-8")
         text.seek(0)
         text.truncate()
@@ -440,23 +440,19 @@ def csv_chunks(table: pa.Table, rows_per_chunk: int = CSV_ROWS_PER_CHUNK) -> Ite
         yield text.getvalue().encode("utf-8")
 
 
-def csv_cell_writer(arrow_type: pa.DataType):
-    """Input: a column's Arrow type. Output: the function that turns one value of it into CSV text."""
+def csv_cells(arrow_type: pa.DataType, values: list) -> list[str]:
+    """Input: a column's Arrow type and its values. Output: each value as CSV text (null as empty)."""
     if pa.types.is_list(arrow_type):
-        return lambda v: "" if v is None else json.dumps(v, ensure_ascii=False)
+        return ["" if v is None else json.dumps(v, ensure_ascii=False) for v in values]
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return lambda v: "" if v is None else escape_formula(v)
+        # A leading ' keeps a spreadsheet from running a cell that opens like a formula.
+        return ["" if v is None else "'" + v if v.startswith(FORMULA_OPENINGS) else v for v in values]
     if pa.types.is_date(arrow_type):
-        return lambda v: "" if v is None else v.isoformat()
+        return ["" if v is None else v.isoformat() for v in values]
     if pa.types.is_floating(arrow_type):
         # repr is the shortest text that reads back as the same float.
-        return lambda v: "" if v is None else repr(v)
-    return lambda v: "" if v is None else str(v)
-
-
-def escape_formula(text: str) -> str:
-    """Input: a text cell. Output: the cell with a leading ' if a spreadsheet would run it as a formula."""
-    return "'" + text if text.startswith(FORMULA_OPENINGS) else text
+        return ["" if v is None else repr(v) for v in values]
+    return ["" if v is None else str(v) for v in values]
 
 
 def json_bytes(value: Any, sort_keys: bool = True) -> bytes:
