@@ -13,7 +13,7 @@ doc_id from the text, the file's sha256 and the sidecar metadata, since a new
 `published` date changes how relative dates resolve).
 
 The flow looks up every key first, and only documents without an entry become
-work: they are cut into batches where the documents themselves say
+work: they are cut into batches that shrink as the work runs out
 (armsledger.pipeline.batches) and `extract_batch` is mapped over the batches.
 A batch task parses its documents together (spaCy's nlp.pipe), writes each
 extraction to the cache and returns only a count, so nothing large travels back
@@ -154,9 +154,9 @@ def extract_documents(
     keys = [document_key(d, fingerprint) for d in ordered]
     store = ExtractionStore.under(settings.cache_dir)
     missing = [d for d, key in zip(ordered, keys) if not store.has(key)]
-    # Largest batches first: on several workers, the last ones to finish are then small, and no worker
-    # waits long at the end for another's large batch.
-    groups = sorted(pipeline.batches(missing), key=len, reverse=True)
+    # Largest batches first (`batches` cuts them so): on several workers, the last ones to finish are then
+    # small, and no worker waits long at the end for another's large batch.
+    groups = pipeline.batches(missing)
     with document_progress(len(ordered), enabled=progress) as advance:
         advance(len(ordered) - len(missing))
         if groups:

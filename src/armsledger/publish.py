@@ -162,10 +162,8 @@ def publish_release(
         remove_leftovers(releases_dir)
         existing = list_releases(releases_dir)
         previous = existing[-1] if existing else None
-        old_tables = read_release_tables(releases_dir / previous) if previous else {}
-        diffs = {name: diff_tables(old_tables.get(name), table, schema.table(name).primary_key)
-                 for name, table in new_tables.items()}
-        if previous and tables_equal(old_tables, new_tables):
+        diffs, unchanged = compare_with_release(releases_dir / previous if previous else None, new_tables)
+        if unchanged:
             # Repairs the indexes if a killed run left them behind the folders.
             write_indexes(releases_dir)
             if inputs is not None and inputs_state_file is not None:
@@ -266,21 +264,25 @@ def remove_leftovers(releases_dir: Path) -> list[Path]:
 # --- comparing with the previous release ------------------------------------------
 
 
-def read_release_tables(release_dir: Path) -> dict[str, pa.Table]:
-    """Input: a release folder. Output: its contract tables as Arrow (hash-checked); absent tables are left out."""
-    return {name: read_release_table(release_dir, name)
-            for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()}
+def compare_with_release(release_dir: Path | None, tables: Mapping[str, pa.Table]) -> tuple[dict[str, TableDiff], bool]:
+    """Input: a release folder (None: there is none) and the new Arrow tables. Output: each table's diff
+    against the release's, and whether the release holds the same tables, columns, types and rows.
 
-
-def tables_equal(old: Mapping[str, pa.Table], new: Mapping[str, pa.Table]) -> bool:
-    """Input: two sets of tables. Output: whether they hold the same tables, columns, types and rows.
-
-    Arrow equality rather than Parquet bytes, so that an upgrade of pyarrow
-    (which changes the file footer) does not make a new release of the same data.
+    The release's tables are read (hash-checked) and let go of one at a time. Arrow equality rather
+    than Parquet bytes, so that an upgrade of pyarrow (which changes the file footer) does not make a
+    new release of the same data.
     """
-    if old.keys() != new.keys():
-        return False
-    return all(old[name].equals(new[name], check_metadata=False) for name in new)
+    present = set() if release_dir is None else {
+        name for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()
+    }
+    same = release_dir is not None and present == set(tables)
+    diffs = {}
+    for name, table in tables.items():
+        old = read_release_table(release_dir, name) if name in present else None
+        diffs[name] = diff_tables(old, table, schema.table(name).primary_key)
+        same = same and old is not None and old.equals(table, check_metadata=False)
+        del old
+    return diffs, same
 
 
 def next_version(today: datetime.date, existing: list[str]) -> str:
