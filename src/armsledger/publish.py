@@ -162,19 +162,20 @@ def publish_release(
         remove_leftovers(releases_dir)
         existing = list_releases(releases_dir)
         previous = existing[-1] if existing else None
-        diffs, unchanged = compare_with_release(releases_dir / previous if previous else None, new_tables)
-        counts = {n: d.counts() for n, d in diffs.items()}
+        if previous is None:
+            # A first release's CHANGES.md and page give row counts, no keys: every key of every table,
+            # sorted, took 48 MiB at 20,000 documents, at the start of the publishing peak.
+            diffs, unchanged = {}, False
+            counts = {n: {"added": t.num_rows, "removed": 0, "changed": 0} for n, t in new_tables.items()}
+        else:
+            diffs, unchanged = compare_with_release(releases_dir / previous, new_tables)
+            counts = {n: d.counts() for n, d in diffs.items()}
         if unchanged:
             # Repairs the indexes if a killed run left them behind the folders.
             write_indexes(releases_dir)
             if inputs is not None and inputs_state_file is not None:
                 record_inputs(inputs_state_file, releases_dir, previous, inputs)
             return PublishResult(None, None, False, counts, f"no change: the tables equal release {previous}")
-        if previous is None:
-            # A first release's CHANGES.md and page give row counts, no keys: every key of every table,
-            # sorted, would otherwise be held until the end of publishing (48 MiB at 20,000 documents,
-            # under the page's peak, which is the run's).
-            diffs = {}
         version = next_version(today or utc_today(), existing)
         path = build_release(releases_dir, version, new_tables, diffs, previous,
                              validation=validation, rejected=rejected, check_package=check_package,
@@ -268,18 +269,16 @@ def remove_leftovers(releases_dir: Path) -> list[Path]:
 # --- comparing with the previous release ------------------------------------------
 
 
-def compare_with_release(release_dir: Path | None, tables: Mapping[str, pa.Table]) -> tuple[dict[str, TableDiff], bool]:
-    """Input: a release folder (None: there is none) and the new Arrow tables. Output: each table's diff
-    against the release's, and whether the release holds the same tables, columns, types and rows.
+def compare_with_release(release_dir: Path, tables: Mapping[str, pa.Table]) -> tuple[dict[str, TableDiff], bool]:
+    """Input: a release folder and the new Arrow tables. Output: each table's diff against the
+    release's, and whether the release holds the same tables, columns, types and rows.
 
     The release's tables are read (hash-checked) and let go of one at a time. Arrow equality rather
     than Parquet bytes, so that an upgrade of pyarrow (which changes the file footer) does not make a
     new release of the same data.
     """
-    present = set() if release_dir is None else {
-        name for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()
-    }
-    same = release_dir is not None and present == set(tables)
+    present = {name for name in schema.TABLES if (release_dir / f"{name}.parquet").exists()}
+    same = present == set(tables)
     diffs = {}
     for name, table in tables.items():
         old = read_release_table(release_dir, name) if name in present else None

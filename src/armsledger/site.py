@@ -414,7 +414,7 @@ def overview_section(release: Release, previous: str | None, diffs: Mapping[str,
                 continue
             items = []
             for label in ("added", "removed", "changed"):
-                keys = list(getattr(diff, label))
+                keys = getattr(diff, label)  # a Sequence: only the first few become Python strings
                 if keys:
                     more = f" and {len(keys) - MAX_KEYS_SHOWN} more" if len(keys) > MAX_KEYS_SHOWN else ""
                     items.append(f"<li>{label} ({len(keys)}): "
