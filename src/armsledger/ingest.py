@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import charset_normalizer
 import pycountry
@@ -34,6 +34,9 @@ import yaml
 from armsledger import schema
 from armsledger.config import Settings
 from armsledger.ids import sha256_hex, stable_id
+
+if TYPE_CHECKING:
+    from armsledger.ingest_cache import IngestCache
 
 SIDECAR_SUFFIX = ".meta.yaml"
 SIDECAR_KEYS = ("title", "publisher", "author", "published", "url", "license", "language")
@@ -616,8 +619,31 @@ def _iso_datetime(text: str) -> dt.datetime:
         raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD, YYYY-MM or YYYY)") from exc
 
 
-def ingest(raw_dir: Path, settings: Settings) -> IngestResult:
-    """Every usable document under raw_dir; every other file reported, none raised."""
+@dataclass(frozen=True)
+class FileRead:
+    """What reading one document file gave: the document or why it was rejected, and the warnings."""
+
+    document: Document | None
+    rejection: Rejection | None
+    warnings: tuple[IngestWarning, ...] = ()
+
+
+def read_file(path: Path, raw_dir: Path, settings: Settings, folder: RawFolder | None = None) -> FileRead:
+    """read_document's outcome, a rejection included, with the warnings it gave."""
+    warnings: list[IngestWarning] = []
+    try:
+        return FileRead(read_document(path, raw_dir, settings, on_warning=warnings.append, folder=folder), None,
+                        tuple(warnings))
+    except RejectedFile as exc:
+        return FileRead(None, Rejection(exc.path, exc.reason), tuple(warnings))
+
+
+def ingest(raw_dir: Path, settings: Settings, cache: IngestCache | None = None) -> IngestResult:
+    """Every usable document under raw_dir; every other file reported, none raised.
+
+    `cache` (armsledger.ingest_cache): what an earlier run read from the files
+    that are unchanged since, used instead of reading them again.
+    """
     files = _visible_files(raw_dir)
     snapshot = folder_snapshot(raw_dir, files)
     extensions = {ext.lower() for ext in settings.extensions}
@@ -626,10 +652,15 @@ def ingest(raw_dir: Path, settings: Settings) -> IngestResult:
     read: list[Document] = []
     folder = RawFolder(raw_dir)
     for path in discover(raw_dir, settings.extensions):
-        try:
-            read.append(read_document(path, raw_dir, settings, on_warning=warnings.append, folder=folder))
-        except RejectedFile as exc:
-            rejected.append(Rejection(exc.path, exc.reason))
+        if cache is None:
+            outcome = read_file(path, raw_dir, settings, folder)
+        else:
+            outcome = cache.read(path, folder.relative(path), lambda: read_file(path, raw_dir, settings, folder))
+        warnings.extend(outcome.warnings)
+        if outcome.document is not None:
+            read.append(outcome.document)
+        else:
+            rejected.append(outcome.rejection)
     documents, duplicates = _drop_duplicates(read)
     warnings.extend(_stray_files(files, extensions))
     return IngestResult(

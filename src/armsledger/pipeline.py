@@ -106,8 +106,14 @@ class RunSummary:
 
 
 def read_raw(settings: Settings) -> IngestResult:
-    """Every usable document under raw/, and every file that could not be used."""
-    return ingest(settings.raw_dir, settings)
+    """Every usable document under raw/, and every file that could not be used; files unchanged since
+    an earlier run are taken from processed/cache/ingest/ (armsledger.ingest_cache) rather than read."""
+    from armsledger.ingest_cache import IngestCache, reader_digest
+
+    cache = IngestCache.under(settings.cache_dir, reader_digest(code_digest(), settings.max_file_bytes, settings.max_text_chars))
+    result = ingest(settings.raw_dir, settings, cache)
+    cache.save()
+    return result
 
 
 def rejected_items(ingested: IngestResult) -> list[dict[str, str]]:
