@@ -140,9 +140,7 @@ def _checked_frame(
         frame["check_n_mentions"] = _count(frame, actor_ids, facts.mentions_per_actor)
         frame["check_n_documents"] = _count(frame, actor_ids, facts.documents_per_actor)
     if name in ("mentions", "citations"):
-        frame["check_doc_n_chars"] = _series(
-            frame, [_int_or_none(facts.doc_n_chars.get(d)) for (d,) in _rows(frame, ["doc_id"])]
-        )
+        frame["check_doc_n_chars"] = _looked_up(frame, "doc_id", facts.doc_n_chars)
         frame["check_doc_slice"] = _doc_slices(frame, SLICED_COLUMN[name], texts)
     if name in CITATION_TARGETS:
         keys = _col(frame, pk)
@@ -151,16 +149,12 @@ def _checked_frame(
 
     for fk in table(name).foreign_keys:
         known = facts.known_keys[fk["reference"]["resource"]]
-        frame[unknown_key_column(fk["fields"])] = _series(
-            frame, [None if _missing(v) or str(v) in known else v for (v,) in _rows(frame, [fk["fields"]])]
-        )
+        frame[unknown_key_column(fk["fields"])] = _unknown_values(frame, fk["fields"], known)
     if name == "citations":
         for target in CITATION_TARGETS:
-            known = facts.known_keys[target]
-            frame[unknown_target_column(target)] = _series(frame, [
-                t if table_name == target and not _missing(t) and str(t) not in known else None
-                for table_name, t in _rows(frame, ["target_table", "target_id"])
-            ])
+            frame[unknown_target_column(target)] = _unknown_values(
+                frame, "target_id", facts.known_keys[target], where=_equals(frame, "target_table", target)
+            )
     if name == "events":
         known_actors = facts.known_keys["actors"]
         participants = [_as_list(v) for v in _col(frame, "actor_ids")]
@@ -381,13 +375,52 @@ def _doc_slices(frame: pd.DataFrame, sliced_column: str, texts: Mapping[str, str
     own = frame[sliced_column] if sliced_column in frame.columns else _series(frame, [None] * len(frame))
     differing: dict[int, str | None] = {}
     for position, (doc_id, start, end, value) in enumerate(_rows(frame, ["doc_id", "char_start", "char_end", sliced_column])):
-        piece = _slice(texts, doc_id, start, end)
+        text = texts.get(doc_id) if type(doc_id) is str else None
+        # The usual row (str id, int offsets of a known text) without _slice's calls: a quarter of the gate's time.
+        if text is not None and type(start) is int and type(end) is int and start >= 0 and end >= 0:
+            piece = text[start:end]
+        else:
+            piece = _slice(texts, doc_id, start, end)
         if piece is None or _missing(value) or piece != value:
             differing[position] = piece
     slices = own.astype(object) if differing and own.dtype != object else own.copy()
     if differing:
         slices.iloc[list(differing)] = list(differing.values())
     return slices
+
+
+def _looked_up(frame: pd.DataFrame, column: str, lookup: Mapping[Any, Any]) -> pd.Series:
+    """Per row: the integer that `lookup` gives for the row's `column` (null when the value is missing or
+    not a key), found for all rows at once: a Python lookup per row was a fifth of the gate's time."""
+    keys = [k for k in lookup if not _missing(k)]
+    values = np.array([_int_or_none(lookup[k]) for k in keys] + [None], dtype=object)
+    if column not in frame.columns:
+        return _series(frame, [None] * len(frame))
+    positions = pd.Index(keys, dtype=object).get_indexer(frame[column])
+    positions[frame[column].isna().to_numpy(dtype=bool)] = -1
+    return pd.Series(values[positions], index=frame.index, dtype=object)
+
+
+def _unknown_values(frame: pd.DataFrame, column: str, known: set[str], where: np.ndarray | None = None) -> pd.Series:
+    """Per row: the column's value where it is set, not among `known` (compared as text) and `where` holds;
+    null elsewhere. Only those values become Python objects."""
+    out = np.full(len(frame), None, dtype=object)
+    if column in frame.columns:
+        values = frame[column]
+        as_text = values if isinstance(values.dtype, pd.StringDtype) else values.astype(str)
+        unknown = values.notna().to_numpy(dtype=bool) & ~as_text.isin(known).to_numpy(dtype=bool)
+        if where is not None:
+            unknown &= where
+        positions = np.flatnonzero(unknown)
+        out[positions] = values.iloc[positions].tolist()
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+def _equals(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    """Per row: whether `column` holds `value` (False where it is missing, or there is no such column)."""
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame[column] == value).fillna(False).to_numpy(dtype=bool)
 
 
 def _columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
