@@ -118,3 +118,31 @@ def test_a_stream_of_extractions_gives_the_tables_of_a_list(extractor):
         assert from_stream[name].equals(from_list[name]), name
     with pytest.raises(ValueError, match="increasing doc_id order"):
         build_tables(documents, (e for e in reversed(in_order)))
+
+
+def _transfer_extraction(doc_id: str, items: list[str]):
+    from armsledger.extract.records import ActorInfo, DateValue, DocumentExtraction, Evidence, TransferRecord
+
+    sentence = "North Korea sent it to Russia."
+    actors = {key: ActorInfo(name=name, type="state", country=code, role=None, aliases=[], wikidata_id=None)
+              for key, name, code in (("state:PRK", "North Korea", "PRK"), ("state:RUS", "Russia", "RUS"))}
+    transfers = [TransferRecord(supplier="state:PRK", recipient="state:RUS", category="munitions", item=item,
+                                quantity_text=None, quantity_low=None, quantity_high=None, unit=None, status="reported",
+                                evidence=[Evidence(sentence, 0, len(sentence), None, True)],
+                                date=DateValue(None, None, None, None))
+                 for item in items]
+    return DocumentExtraction(doc_id=doc_id, actors=actors, mentions=[], events=[], transfers=transfers, citations=[])
+
+
+def test_a_merged_transfer_lists_each_item_once_in_order_of_first_report():
+    documents = [make_document(f"Text {n}.", f"d{n}") for n in range(3)]
+    first, second, third = sorted(d.doc_id for d in documents)
+    alone = build_tables(documents[:1], [_transfer_extraction(first, ["shells; shells"])])
+    assert alone["transfers"]["item"].tolist() == ["shells; shells"]  # one report is kept as written
+    merged = build_tables(documents, [
+        _transfer_extraction(first, ["artillery shells"]),
+        _transfer_extraction(second, ["rockets; artillery shells", "artillery shells"]),
+        _transfer_extraction(third, ["missiles", "rockets"]),
+    ])
+    assert merged["transfers"]["item"].tolist() == ["artillery shells; rockets; missiles"]
+    assert merged["transfers"]["n_documents"].tolist() == [3]

@@ -44,6 +44,9 @@ class _Fact:
     sources: list[tuple[str, int, bool]] = field(default_factory=list)
     local: list[tuple[str, int]] = field(default_factory=list)  # (doc_id, index in that document)
     summary: str | None = None
+    # A transfer's items once a second document joined it, in order of first report; joined into its
+    # record's `item` when the tables are built. Joining the text again at each merge grew with the items.
+    items: dict[str, None] | None = None
 
     def add_sources(self, doc_id: str, evidence: list) -> None:
         if self.summary is None and evidence:
@@ -266,7 +269,9 @@ class _TableBuilder:
             if fact is None:
                 fact = self.transfers[key] = _Fact(record)
             else:
-                _join_transfer(fact.record, record)
+                if fact.items is None:
+                    fact.items = dict.fromkeys(fact.record.item.split("; "))
+                _join_transfer(fact.record, record, fact.items)
             fact.add_sources(e.doc_id, original.evidence)
             fact.local.append((e.doc_id, index))
 
@@ -293,6 +298,9 @@ class _TableBuilder:
 
     def tables(self, documents: Iterable[Document]) -> dict[str, pd.DataFrame]:
         events, transfers = self.events, list(self.transfers.values())
+        for fact in transfers:
+            if fact.items is not None:
+                fact.record.item = "; ".join(fact.items)
         event_id_of = _assign_ids(events, lambda f: ("event", f.record.event_type, sorted(f.record.actors), f.record.date.start, f.record.date.precision, f.record.status))
         transfer_id_of = _assign_ids(transfers, lambda f: ("transfer", f.record.supplier, f.record.recipient, f.record.category))
         local_event = {(d, i): event_id_of[id(f)] for f in events for d, i in f.local}
@@ -357,15 +365,15 @@ def _join_event(target: EventRecord, other: EventRecord) -> None:
         target.place, target.place_country, target.latitude, target.longitude = other.place, other.place_country, other.latitude, other.longitude
 
 
-def _join_transfer(target: TransferRecord, other: TransferRecord) -> None:
+def _join_transfer(target: TransferRecord, other: TransferRecord, items: dict[str, None]) -> None:
+    """Merges `other` into `target`; `other`'s items join `items` (target's, see _Fact.items)."""
     if target.quantity_text is None and other.quantity_text is not None:
         target.quantity_text, target.quantity_low, target.quantity_high, target.unit = other.quantity_text, other.quantity_low, other.quantity_high, other.unit
     if target.date.start is None and other.date.start is not None:
         target.date = other.date
     target.prior_used = target.prior_used and other.prior_used
     target.status = max(target.status, other.status, key=TRANSFER_STAGES.index)
-    items = list(dict.fromkeys(target.item.split("; ") + other.item.split("; ")))
-    target.item = "; ".join(items)
+    items.update(dict.fromkeys(other.item.split("; ")))
 
 
 def _assign_ids(facts: list[_Fact], key) -> dict[int, str]:
