@@ -163,3 +163,19 @@ def test_a_damaged_cache_file_means_reading_every_file(
     reads = CountingReads(monkeypatch)
     result = run(raw, tmp_path / "cache")
     assert len(reads.paths) == 3 and len(result.documents) == 2
+
+
+def test_a_pickled_document_comes_back_equal_and_its_text_is_not_doubled(raw: Path) -> None:
+    import pickle
+    import sys
+
+    document = ingest(raw, settings_for(raw)).documents[0]
+    surrogate = type(document)(**{**document.__dict__, "text": "Lone \udcff surrogate."})
+    assert pickle.loads(pickle.dumps(surrogate)) == surrogate
+    text = "".join(["Kim Jong Un — “Putin” ", "déjà vu. "]) * 50  # made at run time, as a read text is
+    document = type(document)(**{**document.__dict__, "text": text})
+    size = sys.getsizeof(text)
+    copy = pickle.loads(pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == document and copy.text == text
+    # Pickling a str makes CPython keep a UTF-8 copy inside it for its life; a Document's text must not get one.
+    assert sys.getsizeof(text) == size

@@ -109,10 +109,13 @@ def read_raw(settings: Settings) -> IngestResult:
     """Every usable document under raw/, and every file that could not be used; files unchanged since
     an earlier run are taken from processed/cache/ingest/ (armsledger.ingest_cache) rather than read."""
     from armsledger.ingest_cache import IngestCache, reader_digest
+    from armsledger.runtime import release_free_heap
 
     cache = IngestCache.under(settings.cache_dir, reader_digest(code_digest(), settings.max_file_bytes, settings.max_text_chars))
     result = ingest(settings.raw_dir, settings, cache)
     cache.save()
+    del cache
+    release_free_heap()  # what reading and saving the cache took, back before the run's larger stages
     return result
 
 
