@@ -12,7 +12,8 @@ from armsledger.config import Settings
 from armsledger.ingest import ingest
 from armsledger.ingest_cache import IngestCache, reader_digest
 
-DIGEST = reader_digest("code", 1_000_000, 1_000_000)
+LIBRARIES = {"trafilatura": "2.0.0"}
+DIGEST = reader_digest("code", LIBRARIES, 1_000_000, 1_000_000)
 
 
 def settings_for(raw: Path) -> Settings:
@@ -126,14 +127,15 @@ def test_a_removed_file_leaves_the_cache_and_comes_back_read(
     assert reads.paths == ["b/second.txt"]
 
 
-def test_other_code_or_limits_read_every_file(raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_code_libraries_or_limits_read_every_file(raw: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run(raw, tmp_path / "cache")
     reads = CountingReads(monkeypatch)
-    run(raw, tmp_path / "cache", digest=reader_digest("other code", 1_000_000, 1_000_000))
-    assert len(reads.paths) == 3
-    reads.paths.clear()
-    run(raw, tmp_path / "cache", digest=reader_digest("other code", 1_000_000, 999))
-    assert len(reads.paths) == 3
+    for digest in (reader_digest("other code", LIBRARIES, 1_000_000, 1_000_000),
+                   reader_digest("other code", {"trafilatura": "2.0.1"}, 1_000_000, 1_000_000),
+                   reader_digest("other code", {"trafilatura": "2.0.1"}, 1_000_000, 999)):
+        reads.paths.clear()
+        run(raw, tmp_path / "cache", digest=digest)
+        assert len(reads.paths) == 3
 
 
 def test_a_file_changed_just_before_it_was_read_is_not_trusted(
@@ -179,3 +181,15 @@ def test_a_pickled_document_comes_back_equal_and_its_text_is_not_doubled(raw: Pa
     assert copy == document and copy.text == text
     # Pickling a str makes CPython keep a UTF-8 copy inside it for its life; a Document's text must not get one.
     assert sys.getsizeof(text) == size
+
+
+def test_a_run_that_reads_nothing_new_leaves_the_cache_file_alone(raw: Path, tmp_path: Path) -> None:
+    run(raw, tmp_path / "cache")
+    cache_file = IngestCache.under(tmp_path / "cache", DIGEST).path
+    written = cache_file.stat().st_mtime_ns
+    tick()
+    run(raw, tmp_path / "cache")
+    assert cache_file.stat().st_mtime_ns == written
+    (raw / "b" / "second.txt").unlink()
+    run(raw, tmp_path / "cache")
+    assert cache_file.stat().st_mtime_ns != written  # a file gone is a change to record

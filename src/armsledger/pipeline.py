@@ -39,6 +39,9 @@ INPUTS_FORMAT = 1
 # The libraries whose versions can change the tables or their checks without any file
 # of this project changing (spaCy's model and rules are in the extractor fingerprint).
 TABLE_LIBRARIES = ("pandas", "pyarrow", "numpy", "spacy", "great-expectations")
+# The libraries that decide what a file of raw/ reads as (armsledger.ingest): the ingest cache is kept per
+# their versions, as per the package's code.
+INGEST_LIBRARIES = ("charset-normalizer", "pycountry", "pyyaml", "trafilatura")
 # How long a publisher waits for another one (a scheduled run and a manual run
 # can meet) before it gives up with ReleaseLockedError.
 PUBLISH_LOCK_TIMEOUT_SECONDS = 60.0
@@ -111,7 +114,9 @@ def read_raw(settings: Settings) -> IngestResult:
     from armsledger.ingest_cache import IngestCache, reader_digest
     from armsledger.runtime import release_free_heap
 
-    cache = IngestCache.under(settings.cache_dir, reader_digest(code_digest(), settings.max_file_bytes, settings.max_text_chars))
+    digest = reader_digest(code_digest(), library_versions(INGEST_LIBRARIES),
+                           settings.max_file_bytes, settings.max_text_chars)
+    cache = IngestCache.under(settings.cache_dir, digest)
     result = ingest(settings.raw_dir, settings, cache)
     cache.save()
     del cache
@@ -251,10 +256,10 @@ def expectations_digest(expectations_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str | None]:
-    """The installed version of each of TABLE_LIBRARIES (None when one is not installed)."""
+def library_versions(names: Sequence[str] = TABLE_LIBRARIES) -> dict[str, str | None]:
+    """The installed version of each of `names` (None when one is not installed)."""
     versions: dict[str, str | None] = {}
-    for name in TABLE_LIBRARIES:
+    for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
