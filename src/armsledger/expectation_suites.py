@@ -43,6 +43,9 @@ _DERIVED_COLUMNS: dict[str, dict[str, str]] = {
     "citations": {
         "check_doc_n_chars": "n_chars of the citation's document (null when the document is unknown).",
         "check_doc_slice": "The document's text[char_start:char_end] (null when the text is not given).",
+        "check_target_id_missing": "target_table where it is set and target_id is not (else null).",
+        "check_target_table_missing": "target_id where it is set and target_table is not (else null).",
+        "check_evidence_target_missing": "kind where the citation is evidence and target_id is null (else null).",
     },
 }
 # Tables a citation can support: target_table names one, target_id a row of it.
@@ -366,8 +369,9 @@ def _transfers_rules() -> list:
 
 
 def _citations_rules() -> list:
-    from great_expectations.expectations.row_conditions import Column
-
+    # Rules that hold on some rows only are check columns rather than GX row conditions: a row condition
+    # has GX copy every column of the rows it selects, for each metric, which on 20,000 documents' citations
+    # put 30 MiB on the run's peak.
     rules = [
         _exp(
             "ExpectColumnValuesToBeNull",
@@ -378,22 +382,19 @@ def _citations_rules() -> list:
     ]
     rules += [
         _exp(
-            "ExpectColumnValuesToNotBeNull",
+            "ExpectColumnValuesToBeNull",
             "citations.target_id is set wherever target_table is set.",
-            column="target_id",
-            row_condition=Column("target_table").is_not_null(),
+            column="check_target_id_missing",
         ),
         _exp(
-            "ExpectColumnValuesToNotBeNull",
+            "ExpectColumnValuesToBeNull",
             "citations.target_table is set wherever target_id is set.",
-            column="target_table",
-            row_condition=Column("target_id").is_not_null(),
+            column="check_target_table_missing",
         ),
         _exp(
-            "ExpectColumnValuesToNotBeNull",
+            "ExpectColumnValuesToBeNull",
             "Every evidence citation names the row it supports (target_id).",
-            column="target_id",
-            row_condition=Column("kind") == "evidence",
+            column="check_evidence_target_missing",
         ),
     ]
     return rules + _offset_rules("citations", "sentence")

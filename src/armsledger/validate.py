@@ -155,6 +155,10 @@ def _checked_frame(
             frame[unknown_target_column(target)] = _unknown_values(
                 frame, "target_id", facts.known_keys[target], where=_equals(frame, "target_table", target)
             )
+        table_set, id_set = _is_set(frame, "target_table"), _is_set(frame, "target_id")
+        frame["check_target_id_missing"] = _values_where(frame, "target_table", table_set & ~id_set)
+        frame["check_target_table_missing"] = _values_where(frame, "target_id", id_set & ~table_set)
+        frame["check_evidence_target_missing"] = _values_where(frame, "kind", _equals(frame, "kind", "evidence") & ~id_set)
     if name == "events":
         known_actors = facts.known_keys["actors"]
         participants = [_as_list(v) for v in _col(frame, "actor_ids")]
@@ -403,17 +407,31 @@ def _looked_up(frame: pd.DataFrame, column: str, lookup: Mapping[Any, Any]) -> p
 
 def _unknown_values(frame: pd.DataFrame, column: str, known: set[str], where: np.ndarray | None = None) -> pd.Series:
     """Per row: the column's value where it is set, not among `known` (compared as text) and `where` holds;
-    null elsewhere. Only those values become Python objects."""
-    out = np.full(len(frame), None, dtype=object)
+    null elsewhere."""
+    unknown = _is_set(frame, column)
     if column in frame.columns:
         values = frame[column]
         as_text = values if isinstance(values.dtype, pd.StringDtype) else values.astype(str)
-        unknown = values.notna().to_numpy(dtype=bool) & ~as_text.isin(known).to_numpy(dtype=bool)
-        if where is not None:
-            unknown &= where
-        positions = np.flatnonzero(unknown)
-        out[positions] = values.iloc[positions].tolist()
+        unknown &= ~as_text.isin(known).to_numpy(dtype=bool)
+    if where is not None:
+        unknown &= where
+    return _values_where(frame, column, unknown)
+
+
+def _values_where(frame: pd.DataFrame, column: str, mask: np.ndarray) -> pd.Series:
+    """Per row: the column's value where `mask` holds, null elsewhere; only those values become Python objects."""
+    out = np.full(len(frame), None, dtype=object)
+    positions = np.flatnonzero(mask)
+    if column in frame.columns and len(positions):
+        out[positions] = frame[column].iloc[positions].tolist()
     return pd.Series(out, index=frame.index, dtype=object)
+
+
+def _is_set(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Per row: whether `column` holds a value (False everywhere when there is no such column)."""
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[column].notna().to_numpy(dtype=bool, copy=True)
 
 
 def _equals(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
