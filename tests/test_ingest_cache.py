@@ -193,3 +193,16 @@ def test_a_run_that_reads_nothing_new_leaves_the_cache_file_alone(raw: Path, tmp
     (raw / "b" / "second.txt").unlink()
     run(raw, tmp_path / "cache")
     assert cache_file.stat().st_mtime_ns != written  # a file gone is a change to record
+
+
+def test_a_cache_that_cannot_be_written_costs_the_run_nothing(
+    raw: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from armsledger.pipeline import read_raw
+
+    settings = settings_for(raw)
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / "ingest").write_text("a file where the cache's folder should be")
+    result = read_raw(settings)
+    assert [d.path for d in result.documents] == ["a/first.txt", "b/second.txt"]
+    assert "ingest cache not saved" in caplog.text

@@ -12,6 +12,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,7 +119,11 @@ def read_raw(settings: Settings) -> IngestResult:
                            settings.max_file_bytes, settings.max_text_chars)
     cache = IngestCache.under(settings.cache_dir, digest)
     result = ingest(settings.raw_dir, settings, cache)
-    cache.save()
+    try:
+        cache.save()
+    except OSError as exc:  # an unwritable cache costs the next run its reading, not this run its result
+        logging.getLogger(__name__).warning("ingest cache not saved to %s (%s): the next run reads every file",
+                                            cache.path, exc)
     del cache
     release_free_heap()  # what reading and saving the cache took, back before the run's larger stages
     return result
