@@ -103,7 +103,7 @@ class IngestCache:
         cache = cls(path, digest)
         try:
             stored = pickle.loads(path.read_bytes())
-            if stored["format"] == FORMAT and stored["digest"] == digest:
+            if stored["digest"] == digest:  # the digest covers FORMAT, the layout of `stored`
                 cache._load(stored)
         except Exception:  # absent, damaged or from another version of the records: read every file
             return cls(path, digest)
@@ -176,7 +176,7 @@ class IngestCache:
                 read = replace(read, document=replace(read.document, text=""))
             ends.append(len(texts))
             reads.append(read)
-        stored = {"format": FORMAT, "digest": self.digest, "paths": self._paths, "states": self._states.tobytes(),
+        stored = {"digest": self.digest, "paths": self._paths, "states": self._states.tobytes(),
                   "reads": reads, "text_ends": ends.tobytes(), "texts": texts}
         data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
         del stored, reads, texts
