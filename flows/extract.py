@@ -134,10 +134,13 @@ def task_runner(dask_address: str | None = None) -> Any:
 
 @dataclass(frozen=True)
 class Extracted:
-    """Every document, in doc_id order, with the cache key of its extraction, and the cache's share."""
+    """The cache key of every document's extraction (doc_id -> key), and the cache's share.
 
-    documents: list[Document]
-    keys: list[str]
+    Not the documents themselves: a list of them here would keep their texts, which the quality gate
+    takes from the ingest result (IngestResult.take_texts), alive for the rest of the run.
+    """
+
+    keys: dict[str, str]
     read: int
     cached: int
 
@@ -166,7 +169,7 @@ def extract_documents(
                 advance(sizes[future])
             futures.result()  # raises the first batch that failed
     release_extractors()
-    return Extracted(ordered, keys, read=len(missing), cached=len(ordered) - len(missing))
+    return Extracted(dict(zip((d.doc_id for d in ordered), keys)), read=len(missing), cached=len(ordered) - len(missing))
 
 
 def extractions_of(

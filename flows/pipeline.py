@@ -50,7 +50,7 @@ def build_release(raw: Path | None = None, processed: Path | None = None, progre
         remember_raw_folder(ingested.snapshot, settings)
         return pipeline.unchanged_summary(settings, ingested, unchanged)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
-    tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
+    tables = normalise_tables(quote(ingested.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
     # From here on the tables are Arrow's (typed, compact); the pandas frames, which validation needed, are
     # the largest thing the run holds and go before the release files are written. Emptied, not just
@@ -80,7 +80,7 @@ def check_tables(raw: Path | None = None, processed: Path | None = None, progres
     ingested = ingest_documents(settings)
     fingerprint = extractor_fingerprint(settings)
     extracted = extract_documents(ingested.documents, fingerprint, settings, progress=progress)
-    tables = normalise_tables(quote(extracted.documents), quote(extracted.keys), fingerprint, settings)
+    tables = normalise_tables(quote(ingested.documents), quote(extracted.keys), fingerprint, settings)
     report = quality_gate(quote(tables), quote(ingested), settings)
     return pipeline.summarise(
         settings, ingested, tables, report, None, extracted=extracted.read, extraction_cached=extracted.cached

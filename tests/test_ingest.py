@@ -494,3 +494,19 @@ def test_folder_snapshot_changes_with_what_raw_holds_and_only_then(tmp_path: Pat
     (raw / "d.txt").unlink()  # removed
     seen.add(folder_snapshot(raw))
     assert len(seen) == 5
+
+
+def test_take_texts_hands_the_texts_over_once() -> None:
+    import pickle
+
+    outcome = ingest(PROJECT_RAW, settings_for(PROJECT_RAW))
+    before = list(outcome.documents)
+    texts = outcome.take_texts()
+    assert texts == {d.doc_id: d.text for d in before} and all(texts.values())
+    # The same documents in the same list, each without its text and otherwise unchanged.
+    assert [d.text for d in outcome.documents] == [None] * len(before)
+    assert [dataclasses.replace(d, text=None) for d in before] == outcome.documents
+    assert [d.row() for d in before] == [d.row() for d in outcome.documents]
+    assert pickle.loads(pickle.dumps(outcome.documents)) == outcome.documents
+    with pytest.raises(ingest_module.TextsTakenError):
+        outcome.take_texts()

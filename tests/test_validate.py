@@ -12,7 +12,7 @@ from armsledger import schema
 from armsledger.expectation_suites import suite_path, write_suites
 from armsledger.ids import stable_id
 from armsledger.schema import TABLES
-from armsledger.validate import SuiteError, ValidationReport, validate_tables
+from armsledger.validate import SuiteError, ValidationReport, derive_text_checks, validate_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPECTATIONS = ROOT / "expectations"
@@ -124,6 +124,10 @@ def _edit(tables: dict[str, pd.DataFrame], name: str, key: str, column: str, val
     return {**tables, name: frame}
 
 
+def _validate(tables: dict[str, pd.DataFrame]) -> ValidationReport:
+    return validate_tables(tables, EXPECTATIONS, derive_text_checks(tables, TEXTS))
+
+
 def _failed(report: ValidationReport) -> set[tuple[str, str, tuple[str, ...]]]:
     return {(f["table"], f["expectation"], tuple(f["columns"])) for f in report.failures}
 
@@ -135,7 +139,7 @@ def tables() -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def valid_report(tables) -> ValidationReport:
-    return validate_tables(tables, EXPECTATIONS, texts=TEXTS)
+    return _validate(tables)
 
 
 def test_valid_tables_pass(valid_report):
@@ -148,7 +152,7 @@ def test_valid_tables_pass(valid_report):
 def test_report_is_stable_json(tables, valid_report, capfd):
     # Same rows in another order, through a second GX context: the same bytes, and nothing on stderr.
     shuffled = {name: frame.iloc[::-1].reset_index(drop=True) for name, frame in tables.items()}
-    again = validate_tables(shuffled, EXPECTATIONS, texts=TEXTS)
+    again = _validate(shuffled)
     assert again.to_json() == valid_report.to_json()
     assert json.loads(again.to_json())["n_failed"] == 0
     assert capfd.readouterr().err == ""
@@ -159,7 +163,7 @@ def test_list_columns_as_python_lists(tables):
     as_lists = {name: frame.copy() for name, frame in tables.items()}
     as_lists["events"]["actor_ids"] = [list(v) for v in as_lists["events"]["actor_ids"]]
     as_lists["actors"]["aliases"] = [list(v) for v in as_lists["actors"]["aliases"]]
-    assert validate_tables(as_lists, EXPECTATIONS, texts=TEXTS).success
+    assert _validate(as_lists).success
 
 
 def test_without_texts_the_slice_checks_are_skipped(tables):
@@ -244,7 +248,7 @@ BREAKS = {
 @pytest.mark.parametrize("case", list(BREAKS))
 def test_each_break_is_reported(tables, case):
     breaker, expected = BREAKS[case]
-    report = validate_tables(breaker(tables), EXPECTATIONS, texts=TEXTS)
+    report = _validate(breaker(tables))
     assert not report.success
     assert _failed(report) == expected
     for failure in report.failures:
@@ -278,7 +282,7 @@ def test_other_row_and_cross_table_rules(tables):
     citations.loc[citations["target_id"] == FOOD, "sentence"] = "Russia sent food aid to North Korea."
     t = {**t, "citations": citations}
 
-    report = validate_tables(t, EXPECTATIONS, texts=TEXTS)
+    report = _validate(t)
     assert sorted((f["table"], f["description"]) for f in report.failures) == sorted([
         ("events", "events.initiator_id, where set, is the first of actor_ids."),
         ("events", "Every entry of events.actor_ids is found in actors.actor_id."),
@@ -300,14 +304,14 @@ def test_empty_table_passes(tables):
     c = tables["citations"]
     t = {**tables, "transfers": tables["transfers"].iloc[0:0],
          "citations": c[c["target_table"] != "transfers"].reset_index(drop=True)}
-    assert validate_tables(t, EXPECTATIONS, texts=TEXTS).failures == []
+    assert _validate(t).failures == []
 
 
 def test_missing_suite_file_is_named(tmp_path):
     write_suites(tmp_path)
     suite_path(tmp_path, "events").unlink()
     with pytest.raises(SuiteError, match=r"events\.json"):
-        validate_tables(build_tables(), tmp_path, texts=TEXTS)
+        validate_tables(build_tables(), tmp_path, derive_text_checks(build_tables(), TEXTS))
 
 
 def test_committed_suites_match_the_contract(tmp_path):

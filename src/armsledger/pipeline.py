@@ -200,12 +200,16 @@ def normalise(documents: Sequence[Document], extractions: Iterable[Any]) -> dict
     return tables
 
 
-def check(tables: Mapping[str, pd.DataFrame], documents: Sequence[Document], settings: Settings):
-    """The tables through the stored expectation suites (a real GX checkpoint per table)."""
-    from armsledger.validate import validate_tables
+def check(tables: Mapping[str, pd.DataFrame], ingested: IngestResult, settings: Settings):
+    """The tables through the stored expectation suites (a real GX checkpoint per table).
 
-    texts = {d.doc_id: d.text for d in documents}
-    return validate_tables(dict(tables), settings.expectations_dir, texts)
+    Takes the documents' texts from `ingested` (IngestResult.take_texts): nothing after the gate reads
+    them, and they go once the checks that compare rows with them are derived, before the checkpoints.
+    """
+    from armsledger.validate import derive_text_checks, validate_tables
+
+    text_checks = derive_text_checks(tables, ingested.take_texts())
+    return validate_tables(dict(tables), settings.expectations_dir, text_checks)
 
 
 def gate(report: Any, summary: RunSummary | None = None) -> Any:
@@ -498,11 +502,12 @@ def run_pipeline(
     extractions = list(extract_documents(extractor, ordered))
     say(f"extracted {len(extractions)} documents")
     tables = normalise(ordered, extractions)
-    report = check(tables, ingested.documents, settings)
+    del ordered  # the gate takes the texts from ingested; this list would keep them
+    inputs = describe_inputs(ingested.documents, extractor.fingerprint, settings)
+    report = check(tables, ingested, settings)
     counts = {"extracted": len(extractions), "extraction_cached": 0}
     gate(report, summarise(settings, ingested, tables, report, **counts))
     say(f"validation passed ({len(report.results)} expectations)")
-    inputs = describe_inputs(ingested.documents, extractor.fingerprint, settings)
     result = publish(tables, report, rejected_items(ingested), settings, inputs=inputs) if publish_tables else None
     return summarise(settings, ingested, tables, report, result, **counts)
 

@@ -28,6 +28,8 @@ MAX_EXAMPLES = 5
 ROWS_PER_CHUNK = 50_000
 # The column whose text a row's char_start:char_end should cut out of its document.
 SLICED_COLUMN = {"mentions": "text", "citations": "sentence"}
+# The check columns derive_text_checks gives, per table.
+_TEXT_CHECK_COLUMNS = {"documents": ("check_text_n_chars",), **{name: ("check_doc_slice",) for name in SLICED_COLUMN}}
 # Example values longer than this are cut: a wrong slice can be a whole document.
 MAX_EXAMPLE_CHARS = 200
 _SKIPPED_NO_TEXTS = "skipped: no document texts were given, so the text slices could not be compared"
@@ -120,28 +122,28 @@ def _referenced_tables() -> set[str]:
 
 
 def _checked_frame(
-    name: str, frame: pd.DataFrame, facts: _CrossTableFacts, texts: Mapping[str, str] | None
+    name: str, frame: pd.DataFrame, facts: _CrossTableFacts, text_checks: Mapping[str, pd.Series] | None
 ) -> pd.DataFrame:
-    """One table -> a copy sorted by primary key with its derived check_* columns added."""
+    """One table (+ its text checks, None when there are none) -> a copy sorted by primary key with its
+    derived check_* columns added."""
     # A shallow copy: the check columns are added to it alone, and the table's columns are not copied.
     frame = frame.copy(deep=False)
+    # Before sorting: the text checks have the table's own index.
+    for column in _TEXT_CHECK_COLUMNS.get(name, ()):
+        given = None if text_checks is None else text_checks.get(column)
+        frame[column] = _series(frame, [None] * len(frame)) if given is None else given
     pk = table(name).primary_key
     # Sorted by key, the examples in the report do not depend on the input's row order.
     if pk in frame.columns and not frame[pk].is_monotonic_increasing:
         frame = frame.sort_values(pk, kind="stable", na_position="last")
     frame = frame.reset_index(drop=True)
 
-    if name == "documents":
-        frame["check_text_n_chars"] = _series(
-            frame, [None if texts is None or d not in texts else len(texts[d]) for d in _col(frame, "doc_id")]
-        )
     if name == "actors":
         actor_ids = _col(frame, "actor_id")
         frame["check_n_mentions"] = _count(frame, actor_ids, facts.mentions_per_actor)
         frame["check_n_documents"] = _count(frame, actor_ids, facts.documents_per_actor)
     if name in ("mentions", "citations"):
         frame["check_doc_n_chars"] = _looked_up(frame, "doc_id", facts.doc_n_chars)
-        frame["check_doc_slice"] = _doc_slices(frame, SLICED_COLUMN[name], texts)
     if name in CITATION_TARGETS:
         keys = _col(frame, pk)
         frame["check_n_citations"] = _count(frame, keys, facts.citations_per_target[name])
@@ -181,10 +183,33 @@ def _checked_frame(
     return frame
 
 
+# Per table, the check columns that read the documents' texts (index-aligned with the table).
+TextChecks = dict[str, dict[str, pd.Series]]
+
+
+def derive_text_checks(tables: Mapping[str, pd.DataFrame], texts: Mapping[str, str]) -> TextChecks:
+    """Six contract tables and doc_id -> text -> the check columns that compare rows with the texts.
+
+    Derived apart from the other check columns, before any checkpoint runs, so that a run can let the
+    texts go first: Great Expectations' checkpoints are the largest moment of a run.
+    """
+    _check_tables(tables)
+    documents = tables["documents"]
+    checks: TextChecks = {
+        "documents": {"check_text_n_chars": _series(documents, [
+            len(texts[d]) if d in texts else None for d in _col(documents, "doc_id")
+        ])},
+    }
+    for name, column in SLICED_COLUMN.items():
+        checks[name] = {"check_doc_slice": _doc_slices(tables[name], column, texts)}
+    return checks
+
+
 def validate_tables(
-    tables: dict[str, pd.DataFrame], expectations_dir: Path, texts: dict[str, str] | None = None
+    tables: dict[str, pd.DataFrame], expectations_dir: Path, text_checks: TextChecks | None = None
 ) -> ValidationReport:
-    """Six contract tables (+ doc_id -> text) and the suites' folder -> ValidationReport from GX checkpoints.
+    """Six contract tables (+ their derive_text_checks) and the suites' folder -> ValidationReport from GX
+    checkpoints. Without text_checks, the expectations that need the texts are reported as skipped.
 
     One table at a time is copied and given its check columns, so that the run holds the
     tables and one checked copy, never six.
@@ -204,8 +229,9 @@ def validate_tables(
         # GX draws tqdm bars on stderr otherwise.
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_pandas("armsledger")
-        frame = _checked_frame(name, tables[name], facts, texts)
-        results += _validate_table(gx, context, source, name, frame, suites[name], texts)
+        own_text_checks = None if text_checks is None else text_checks.get(name, {})
+        frame = _checked_frame(name, tables[name], facts, own_text_checks)
+        results += _validate_table(gx, context, source, name, frame, suites[name], texts_given=text_checks is not None)
         del frame, source, context
         release_free_heap()
     return ValidationReport(success=all(r["success"] is not False for r in results), results=results)
@@ -218,14 +244,14 @@ def _validate_table(
     name: str,
     frame: pd.DataFrame,
     spec: dict,
-    texts: Mapping[str, str] | None,
+    texts_given: bool,
 ) -> list[dict]:
     """One table through its own checkpoint (a dataframe batch is given per run, so one per table)."""
     stored = spec.get("expectations") or []
     skip = {
         i
         for i, e in enumerate(stored)
-        if texts is None and (e.get("meta") or {}).get("requires") == REQUIRES_TEXTS
+        if not texts_given and (e.get("meta") or {}).get("requires") == REQUIRES_TEXTS
     }
     kept = [i for i in range(len(stored)) if i not in skip]
     suite = gx.ExpectationSuite(**{**spec, "expectations": [stored[i] for i in kept]})
@@ -349,7 +375,7 @@ def _check_tables(tables: Mapping[str, pd.DataFrame]) -> None:
     missing = [n for n in TABLES if n not in tables]
     unknown = sorted(set(tables) - set(TABLES))
     if missing or unknown:
-        raise ValueError(f"validate_tables needs the six contract tables: missing {missing}, unknown {unknown}")
+        raise ValueError(f"the quality gate needs the six contract tables: missing {missing}, unknown {unknown}")
     for name in TABLES:
         if not isinstance(tables[name], pd.DataFrame):
             raise TypeError(f"table {name!r} is a {type(tables[name]).__name__}, not a pandas DataFrame")
@@ -368,14 +394,12 @@ def _rows(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple]:
         yield from zip(*(_col(part, c) for c in columns))
 
 
-def _doc_slices(frame: pd.DataFrame, sliced_column: str, texts: Mapping[str, str] | None) -> pd.Series:
-    """Each row's document text[char_start:char_end] (null when the text is not given).
+def _doc_slices(frame: pd.DataFrame, sliced_column: str, texts: Mapping[str, str]) -> pd.Series:
+    """Each row's document text[char_start:char_end] (null when the document's text is not given).
 
     Nearly every slice equals the row's own `sliced_column` (the text it claims to quote): there the
     column's own value is taken, so that only slices that differ become new Python strings.
     """
-    if texts is None:
-        return _series(frame, [None] * len(frame))
     own = frame[sliced_column] if sliced_column in frame.columns else _series(frame, [None] * len(frame))
     differing: dict[int, str | None] = {}
     for position, (doc_id, start, end, value) in enumerate(_rows(frame, ["doc_id", "char_start", "char_end", sliced_column])):
