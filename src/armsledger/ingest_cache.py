@@ -30,7 +30,6 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from armsledger.ingest import FileRead, sidecar_path
@@ -173,7 +172,7 @@ class IngestCache:
         for read in self._reads:
             if read.document is not None:
                 texts += read.document.text.encode("utf-8", "surrogatepass")
-                read = replace(read, document=replace(read.document, text=""))
+                read = FileRead(read.document.without_text(), read.rejection, read.warnings)
             ends.append(len(texts))
             reads.append(read)
         stored = {"digest": self.digest, "paths": self._paths, "states": self._states.tobytes(),
