@@ -11,6 +11,7 @@ armsledger.runtime has set its environment defaults.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import sys
@@ -208,6 +209,10 @@ def _load_ahead(settings, parse: bool) -> None:
 
     from flows import pipeline  # noqa: F401
     from flows.extract import get_extractor
+
+    # What the imports made lives as long as the process. Frozen, it is no longer walked by every full
+    # collection: the one that lets spaCy's model go after extraction took 0.24 s, 0.03 s this way.
+    gc.freeze()
 
     if parse and not settings.dask_address:
         try:
