@@ -323,3 +323,10 @@ def test_committed_suites_match_the_contract(tmp_path):
         assert committed.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), (
             f"{committed} differs from the contract: run python -m armsledger.expectation_suites"
         )
+
+
+def test_text_checks_of_other_rows_are_refused(tables):
+    # Checks derived from one table's rows and set against another's would compare the wrong rows.
+    shorter = {name: frame.iloc[1:] if name == "mentions" else frame for name, frame in tables.items()}
+    with pytest.raises(ValueError, match="mentions.check_doc_slice"):
+        validate_tables(tables, EXPECTATIONS, derive_text_checks(shorter, TEXTS))

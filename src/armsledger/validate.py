@@ -130,8 +130,13 @@ def _checked_frame(
     frame = frame.copy(deep=False)
     # Before sorting: the text checks have the table's own index.
     for column in _TEXT_CHECK_COLUMNS.get(name, ()):
-        given = None if text_checks is None else text_checks.get(column)
-        frame[column] = _series(frame, [None] * len(frame)) if given is None else given
+        if text_checks is None:
+            frame[column] = _series(frame, [None] * len(frame))
+            continue
+        given = text_checks[column]
+        if not given.index.equals(frame.index):
+            raise ValueError(f"{name}.{column}: the text checks were derived from other rows than the table's")
+        frame[column] = given
     pk = table(name).primary_key
     # Sorted by key, the examples in the report do not depend on the input's row order.
     if pk in frame.columns and not frame[pk].is_monotonic_increasing:
