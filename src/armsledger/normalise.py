@@ -297,6 +297,10 @@ class _TableBuilder:
         return aid if aid in self.actors else None
 
     def tables(self, documents: Iterable[Document]) -> dict[str, pd.DataFrame]:
+        # Only merging looks facts up by participant.
+        self.event_index.clear()
+        self.event_year_index.clear()
+        self.event_position.clear()
         events, transfers = self.events, list(self.transfers.values())
         for fact in transfers:
             if fact.items is not None:
@@ -311,8 +315,12 @@ class _TableBuilder:
             "mentions": mentions,
             "events": _sorted_by(_events_frame(events, event_id_of), "event_id"),
             "transfers": _sorted_by(_transfers_frame(transfers, transfer_id_of, local_transfer, _deal_events(events, event_id_of)), "transfer_id"),
-            "citations": _citations_frame(self.citations.drain(), local_event, local_transfer, self._named_actor_id),
         }
+        citations = _resolved_citations(self.citations.drain(), local_event, local_transfer, self._named_actor_id)
+        # Sorting the citations is the largest moment of building the tables: what resolved their
+        # targets goes first.
+        del local_event, local_transfer
+        tables["citations"] = _in_key_order(citations.drain(), CITATION_SCHEMA, "citation_id")
         tables["actors"] = _sorted_by(_actors_frame(self.actors, mentions, tables), "actor_id")
         return tables
 
@@ -451,8 +459,9 @@ CITATION_SCHEMA = pa.schema([
 CITATION_COLUMNS = CITATION_SCHEMA.names
 
 
-def _citations_frame(pending: Iterable[pa.RecordBatch], local_event, local_transfer, actor_id_of) -> pd.DataFrame:
-    """The pending citations with the ids of what they support, one record batch of them at a time."""
+def _resolved_citations(pending: Iterable[pa.RecordBatch], local_event, local_transfer, actor_id_of) -> _RowChunks:
+    """The pending citations with the ids of what they support (each citation once, in the order
+    given), one record batch of them at a time."""
     out = _RowChunks(CITATION_SCHEMA)
     seen: set[str] = set()
     for batch in pending:
@@ -475,4 +484,4 @@ def _citations_frame(pending: Iterable[pa.RecordBatch], local_event, local_trans
             out.append((cid, doc_id, kind, target_table, target_id, marker, source_actor_id, source_text, quote,
                         hedge, status, sentence, char_start, char_end))
         del batch, columns
-    return _in_key_order(out.drain(), CITATION_SCHEMA, "citation_id")
+    return out
