@@ -512,9 +512,9 @@ def _as_list(value: Any) -> list:
     raise TypeError(f"expected a list, tuple or numpy array in a list column, got {type(value).__name__}")
 
 
-def _slice(texts: Mapping[str, str] | None, doc_id: Any, start: Any, end: Any) -> str | None:
+def _slice(texts: Mapping[str, str], doc_id: Any, start: Any, end: Any) -> str | None:
     """The document's text[start:end] for non-negative integer offsets, else null."""
-    text = None if texts is None or _missing(doc_id) else texts.get(doc_id)
+    text = None if _missing(doc_id) else texts.get(doc_id)
     start, end = _int_or_none(start), _int_or_none(end)
     if text is None or start is None or end is None or start < 0 or end < 0:
         return None
