@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +43,7 @@ class TemporaryServer:
         self.host = host
         self.port = port or _free_port(host)
         self.process: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
 
     @property
     def api_url(self) -> str:
@@ -51,6 +53,7 @@ class TemporaryServer:
         """Launches the server process (environment: this one's, with Prefect's server variables)."""
         if self.process is not None:
             return
+        self._ready.clear()
         spec = importlib.util.find_spec("prefect")  # found, not imported
         if spec is None or not spec.submodule_search_locations:
             raise ServerStartError("Prefect is not installed")
@@ -61,6 +64,17 @@ class TemporaryServer:
             env={**os.environ, **_SERVER_ENVIRONMENT},
             stdin=subprocess.DEVNULL,
         )
+        threading.Thread(target=self._watch, args=(self.process,), name="prefect-server-watch", daemon=True).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        # The server's first API call (the health check aside) takes 0.4 s while it sets itself up. Made as
+        # soon as the health check answers, it is done while the caller still imports, not in its first flow.
+        while process.poll() is None:
+            if _answers(f"{self.api_url}/health"):
+                _answers(f"{self.api_url}/admin/version")
+                self._ready.set()
+                return
+            time.sleep(0.1)
 
     def __enter__(self) -> TemporaryServer:
         self.start()
@@ -73,16 +87,11 @@ class TemporaryServer:
         """Returns once GET /api/health answers 200; ServerStartError when the process ends or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._ready.wait(0.1):
+                return
             if self.process is None or self.process.poll() is not None:
                 code = None if self.process is None else self.process.returncode
                 raise ServerStartError(f"the temporary Prefect server on port {self.port} exited (code {code})")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
         raise ServerStartError(f"the temporary Prefect server on port {self.port} did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
@@ -109,6 +118,15 @@ def _drain_prefect_workers() -> None:
 
     for worker in (APILogWorker, EventsWorker):
         worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS)
+
+
+def _answers(url: str) -> bool:
+    """True when GET `url` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
 
 
 def _free_port(host: str) -> int:
