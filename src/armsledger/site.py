@@ -31,7 +31,7 @@ import json
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,9 +174,13 @@ class Release:
     into a dict took more memory than the rest of the run.
     """
 
-    def __init__(self, version: str, folder: Path, tables: Mapping[str, pa.Table] | None = None) -> None:
-        """`tables`: the Arrow tables of the folder's Parquet files, when the caller holds them already."""
+    def __init__(self, version: str, folder: Path, tables: Mapping[str, pa.Table] | None = None,
+                 file_facts: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """`tables`: the Arrow tables of the folder's Parquet files, when the caller holds them already.
+        `file_facts`: file name -> its `bytes` and `hash` ("sha256:..."), for files the caller has just written
+        (the others are read and hashed)."""
         self.version = version
+        self._file_facts = dict(file_facts or {})
         self.folder = Path(folder)
         self.tables: dict[str, pa.Table] = dict(tables) if tables is not None else {
             name: pq.read_table(self.folder / f"{name}.parquet")
@@ -204,6 +208,9 @@ class Release:
 
     def file_facts(self, name: str) -> tuple[int, str]:
         """A file's size in bytes and SHA-256."""
+        known = self._file_facts.get(name)
+        if known is not None:
+            return known["bytes"], known["hash"].removeprefix("sha256:")
         return file_digest(self.folder / name)
 
     def name(self, actor_id: Any) -> str:
@@ -216,15 +223,16 @@ class Release:
         """The first `n` rows of a table (in key order), as dicts."""
         return self.tables[name].slice(0, n).to_pylist() if name in self.tables else []
 
-    def document(self, doc_id: Any) -> dict | None:
-        """The documents row of `doc_id`, or None."""
+    def documents(self, doc_ids: Iterable[Any]) -> dict[Any, dict]:
+        """The documents rows of these doc_ids, by doc_id (ids not in the release are left out), taken from
+        the table at once: a row at a time, the evidence of a 5,000-document release took 0.3 s."""
         if "documents" not in self.tables:
-            return None
+            return {}
         if self._document_index is None:
             ids = self.tables["documents"].column("doc_id").to_pylist()
             self._document_index = {d: i for i, d in enumerate(ids)}
-        i = self._document_index.get(doc_id)
-        return None if i is None else self.tables["documents"].slice(i, 1).to_pylist()[0]
+        positions = sorted({self._document_index[d] for d in doc_ids if d in self._document_index})
+        return {row["doc_id"]: row for row in self.tables["documents"].take(positions).to_pylist()}
 
     def evidence_counts(self) -> dict[str, int]:
         """Citations per target_id, in the order the targets first appear in the citations table."""
@@ -311,12 +319,14 @@ def release_page_bytes(
     previous: str | None = None,
     diffs: Mapping[str, Any] | None = None,
     tables: Mapping[str, pa.Table] | None = None,
+    file_facts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bytes:
     """Input: the version, the folder of the release's files (SHA256SUMS and index.html need not be
     there yet), the previous release's name and the per-table diffs against it (objects with
     added/removed/changed key tuples, as releases.TableDiff) and, when the caller holds them, the tables
-    of its Parquet files (read from the folder otherwise). Output: the bytes of index.html."""
-    release = Release(version, folder, tables)
+    of its Parquet files (read from the folder otherwise), and the sizes and hashes of the files it has
+    just written (as Release takes them). Output: the bytes of index.html."""
+    release = Release(version, folder, tables, file_facts)
     if previous is None:
         diffs = None  # a first release: every row is new, and there is nothing to compare with
     sections = [
@@ -887,6 +897,7 @@ def evidence_section(release: Release) -> str:
         key = schema.table(table).primary_key
         shown = release.head(table, PREVIEW_ROWS)
         cited = release.citations_for([row[key] for row in shown], EVIDENCE_PER_ROW)
+        documents = release.documents(c["doc_id"] for cites in cited.values() for c in cites)
         n_cited = release.evidence_counts()
         for row in shown:
             target_id = row[key]
@@ -907,7 +918,7 @@ def evidence_section(release: Release) -> str:
                 quote = f'<div class="meta">Quote: “{h(c["quote"])}”</div>' if c.get("quote") else ""
                 items.append(f'<div class="citation" id="{h(c["citation_id"])}"><blockquote>{sentence_html}</blockquote>'
                              f'{quote}<div class="meta">{" · ".join(meta)} · <code>{h(c["citation_id"])}</code></div>'
-                             f'<div class="doc">{document_html(release.document(c["doc_id"]), c["doc_id"])}</div></div>')
+                             f'<div class="doc">{document_html(documents.get(c["doc_id"]), c["doc_id"])}</div></div>')
             if not items:
                 items.append('<p class="fail">No citation supports this row.</p>')
             elif n_cited.get(target_id, 0) > len(cites):
