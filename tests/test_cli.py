@@ -302,3 +302,17 @@ def test_run_as_a_command_starts_and_stops_its_own_prefect_server(copy_run, tmp_
     # and every log reached it before it stopped.
     assert "Starting temporary server" not in done.stderr
     assert "Error logging to API" not in done.stderr
+
+
+def test_flow_runs_send_no_heartbeats_to_a_server_that_ends_with_the_run() -> None:
+    from prefect.settings import get_current_settings
+
+    from armsledger.cli import _heartbeats
+
+    default = get_current_settings().flows.heartbeat_frequency
+    assert default is not None
+    with _heartbeats(False):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with _heartbeats(True):
+        assert get_current_settings().flows.heartbeat_frequency == default
+    assert get_current_settings().flows.heartbeat_frequency == default

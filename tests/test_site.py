@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -276,6 +277,14 @@ def test_the_release_page_shows_everything_and_fetches_nothing(seed_release) -> 
     for name in ("transfers.parquet", "transfers.csv", "datapackage.json"):
         data = (seed_release.release / name).read_bytes()
         assert f'href="{name}"' in text and hashlib.sha256(data).hexdigest() in text
+    # Each sentence shown as evidence names the document it comes from.
+    names = {f"<strong>{html.escape(row['title'])}</strong>" if row["title"]
+             else f"<strong>Untitled</strong> <code>{html.escape(row['path'])}</code>"
+             for row in rows(seed_release.release, "documents")}
+    evidence = text[text.index('<section id="evidence">'):text.index('<section id="validation">')]
+    cited = evidence.split('<div class="doc">')[1:]
+    assert cited and "not in this release" not in evidence
+    assert all(any(block.startswith(name) for name in names) for block in cited)
     # Codebook and validation come from the release's own files.
     package = json.loads((seed_release.release / "datapackage.json").read_text())
     for field in package["resources"][4]["schema"]["fields"]:
