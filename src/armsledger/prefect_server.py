@@ -84,7 +84,8 @@ class TemporaryServer:
         self.stop()
 
     def wait_ready(self, timeout: float) -> None:
-        """Returns once GET /api/health answers 200; ServerStartError when the process ends or time runs out."""
+        """Returns once GET /api/health answers 200 (and the first API call is made); ServerStartError when the
+        process ends or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._ready.wait(0.1):
