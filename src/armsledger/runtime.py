@@ -23,8 +23,9 @@ what the environment leaves unset, so an explicit `PREFECT_API_URL`,
 `collector_paused` holds Python's cycle collector off for a block that makes
 many objects and little garbage. `limit_malloc_arenas` caps glibc's malloc
 arenas for the process (unless MALLOC_ARENA_MAX is set), `release_free_heap`
-hands the heap's free pages back to the system, and `keep_heap_between_batches` undoes an environment that has
-glibc hand them back at every free: see their docstrings.
+hands the heap's free pages back to the system, and `keep_heap_between_batches`
+undoes an environment that has glibc hand them back at every free: see their
+docstrings.
 """
 from __future__ import annotations
 
