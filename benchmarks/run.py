@@ -9,7 +9,11 @@ For each size (documents), in a fresh work folder:
 3. bare spaCy: in another process, the same pipeline (`load_extractor(...).nlp`,
    with the project's entity ruler and components) over the same texts with
    `nlp.pipe`, timed without the model load: words/s, and the ratio
-   end-to-end / bare;
+   end-to-end / bare. It runs once before the full run and once after, and the
+   ratio is taken against their mean time: on a shared machine the pace of the
+   same work drifts by a tenth or more within minutes, and a baseline on one
+   side of the full run only measures that drift too. The ratio against each
+   of the two is printed as well;
 4. +1 document: one new document added, run again (a new release): time as a
    ratio of the full run;
 5. no change: run again (no release): time as a ratio of the full run.
@@ -166,16 +170,18 @@ def bench(size: int, work: Path, seed: int) -> dict[str, object]:
     if DASK_ONLY:
         return {"documents": size, "words": words, "dask": run_on_dask(raw, folder, size, words)}
 
+    bare_before = run_bare(raw)
+    print(f"[{size}] bare nlp.pipe, before the full run: {bare_before}", flush=True)
+
     full = run_pipeline(raw, processed, home)
     assert full["published"] and full["extracted"] == size, full
     full["docs_per_second"] = round(size / full["seconds"], 2)
     full["words_per_second"] = round(words / full["seconds"], 1)
     print(f"[{size}] full run: {full}", flush=True)
 
-    elapsed, peak, stdout = timed([sys.executable, str(HERE / "run.py"), "--child-bare", str(raw)], child_env())
-    bare = json.loads(stdout)
-    bare["peak_rss_mib"] = round(peak / 1024**2, 1)
-    print(f"[{size}] bare nlp.pipe: {bare}", flush=True)
+    bare_after = run_bare(raw)
+    print(f"[{size}] bare nlp.pipe, after the full run: {bare_after}", flush=True)
+    bare = bracketed(bare_before, bare_after)
 
     dask = None
     if DASK_WORKERS:
@@ -194,10 +200,27 @@ def bench(size: int, work: Path, seed: int) -> dict[str, object]:
     return {
         "documents": size, "words": words, "full": full, "bare_nlp_pipe": bare,
         "end_to_end_over_bare": round(full["words_per_second"] / bare["words_per_second"], 3),
+        "end_to_end_over_each_bare": [round(full["words_per_second"] / b["words_per_second"], 3)
+                                      for b in (bare_before, bare_after)],
         "plus_one": plus_one, "plus_one_over_full": round(plus_one["seconds"] / full["seconds"], 4),
         "no_change": unchanged, "no_change_over_full": round(unchanged["seconds"] / full["seconds"], 4),
         **({"dask": dask} if dask else {}),
     }
+
+
+def run_bare(raw: Path) -> dict[str, object]:
+    """Bare nlp.pipe over raw/'s texts in its own process (child_bare), with that process's peak RSS."""
+    _, peak, stdout = timed([sys.executable, str(HERE / "run.py"), "--child-bare", str(raw)], child_env())
+    bare = json.loads(stdout)
+    bare["peak_rss_mib"] = round(peak / 1024**2, 1)
+    return bare
+
+
+def bracketed(before: dict[str, object], after: dict[str, object]) -> dict[str, object]:
+    """The baseline of a full run timed between two bare runs: their mean time, as words/s."""
+    seconds = (before["seconds"] + after["seconds"]) / 2
+    return {"seconds": round(seconds, 2), "documents": before["documents"], "words": before["words"],
+            "words_per_second": round(before["words"] / seconds, 1), "runs": [before, after]}
 
 
 DASK_WORKERS = 0
@@ -278,15 +301,17 @@ def run_on_dask(raw: Path, folder: Path, size: int, words: int) -> dict[str, obj
 
 
 def table(results: list[dict[str, object]]) -> str:
-    head = ("| documents | words | wall s | docs/s | words/s | peak RSS MiB | bare nlp.pipe words/s | ratio "
-            "| +1 doc s (ratio) | no change s (ratio) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| documents | words | wall s | docs/s | words/s | peak RSS MiB | bare nlp.pipe words/s (before, after) "
+            "| ratio (before, after) | +1 doc s (ratio) | no change s (ratio) |\n|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in results:
         f, b, p, u = r["full"], r["bare_nlp_pipe"], r["plus_one"], r["no_change"]
+        each_bare = ", ".join(f"{run['words_per_second']:,.0f}" for run in b["runs"])
+        each_ratio = ", ".join(f"{ratio:.2f}" for ratio in r["end_to_end_over_each_bare"])
         rows.append(
             f"| {r['documents']:,} | {r['words']:,} | {f['seconds']} | {f['docs_per_second']} | "
-            f"{f['words_per_second']:,.0f} | {f['peak_rss_mib']} | {b['words_per_second']:,.0f} | "
-            f"{r['end_to_end_over_bare']:.2f} | {p['seconds']} ({r['plus_one_over_full']:.1%}) | "
+            f"{f['words_per_second']:,.0f} | {f['peak_rss_mib']} | {b['words_per_second']:,.0f} ({each_bare}) | "
+            f"{r['end_to_end_over_bare']:.2f} ({each_ratio}) | {p['seconds']} ({r['plus_one_over_full']:.1%}) | "
             f"{u['seconds']} ({r['no_change_over_full']:.1%}) |"
         )
     return head + "\n".join(rows) + "\n"
