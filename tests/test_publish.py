@@ -243,6 +243,30 @@ def test_arrow_tables_publish_the_same_release_as_frames(first, tmp_path: Path) 
         publish(wrong, tmp_path / "wrong")
 
 
+def test_csv_cells_keep_empty_texts_nulls_lists_and_numbers_apart() -> None:
+    import pyarrow as pa
+
+    table = pa.table({
+        "text": pa.array(["plain", "", None, "=SUM(A1)", "-5 shells", 'say "no"', "two\nlines"]),
+        "names": pa.array([["Putin", "Ким"], [], None, ["=x"], None, None, None], pa.list_(pa.string())),
+        "share": pa.array([0.95, 1.0, None, -77.0369, 2.5e-07, 0.1, 3.0]),
+        "count": pa.array([1, None, 0, -2, 3, 4, 5], pa.int64()),
+        "day": pa.array([dt.date(2024, 6, 19), None] + [dt.date(2023, 9, 13)] * 5, pa.date32()),
+    })
+    written = b"".join(csv_chunks(table, rows_per_chunk=3)).decode("utf-8")
+    assert written.splitlines()[:5] == [
+        '"text","names","share","count","day"',
+        '"plain","[""Putin"", ""Ким""]",0.95,1,2024-06-19',
+        '"","[]",1,,',
+        ',,,0,2023-09-13',
+        '"\'=SUM(A1)","[""=x""]",-77.0369,-2,2023-09-13',
+    ]
+    rows = list(csv.reader(written.splitlines(keepends=True)))
+    assert rows[5][0] == "'-5 shells" and rows[6][0] == 'say "no"' and rows[7][0] == "two\nlines"
+    assert [float(r[2]) for r in rows[1:] if r[2]] == [v for v in table.column("share").to_pylist() if v is not None]
+    assert b"".join(csv_chunks(table.slice(0, 0))) == b'"text","names","share","count","day"\n'
+
+
 def test_files_written_in_chunks_match_their_whole_bytes_and_facts(first, tmp_path: Path) -> None:
     # A CSV a few rows at a time reads as one; the size and hash taken while writing are the file's.
     for name, table in tables_to_arrow(sample_tables()).items():
@@ -318,7 +342,7 @@ def test_frictionless_rejects_a_corrupted_csv(first) -> None:
 
 @pytest.mark.parametrize(("file", "good", "bad", "error"), [
     ("mentions.csv", OFFICIALS, "act_nobody", "foreign-key"),
-    ("transfers.csv", f"{SHELLS},{NORTH_KOREA}", f"{SHELLS},act_nobody", "foreign-key"),
+    ("transfers.csv", f'"{SHELLS}","{NORTH_KOREA}"', f'"{SHELLS}","act_nobody"', "foreign-key"),
     ("actors.csv", '"[""Putin""]"', "Putin", "type-error"),
     ("events.csv", ",0.95,", ",1.5,", "constraint-error"),
 ])

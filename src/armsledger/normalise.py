@@ -238,7 +238,8 @@ class _TableBuilder:
         else:
             lists = [self.event_year_index.get((*kind, actor, y), ()) for actor in record.actors for y in (year, None)]
         candidates = sorted({i for positions in lists for i in positions})
-        return next((self.events[i] for i in candidates if _same_event(self.events[i].record, record)), None)
+        actors = set(record.actors)
+        return next((self.events[i] for i in candidates if _same_event(self.events[i].record, record, actors)), None)
 
     def _index_event(self, position: int, actors: list[str]) -> None:
         """Files the fact at `position` under its new participants `actors`, and under the year its date has
@@ -340,18 +341,27 @@ def _year(date: DateValue) -> str | None:
 
 
 def _dates_compatible(a: DateValue, b: DateValue) -> bool:
+    """Whether two dates can be the same day, at the coarser of their precisions."""
     if a.start is None or b.start is None:
         return True
-    coarse = "year" if "year" in (a.precision, b.precision) else "month" if "month" in (a.precision, b.precision) else "day"
-    width = {"year": 4, "month": 7, "day": 10}[coarse]
-    return str(a.start)[:width] == str(b.start)[:width]
+    if a.start.year != b.start.year:
+        return False
+    if "year" in (a.precision, b.precision):
+        return True
+    if a.start.month != b.start.month:
+        return False
+    return "month" in (a.precision, b.precision) or a.start.day == b.start.day
 
 
-def _same_event(a: EventRecord, b: EventRecord) -> bool:
-    if a.event_type != b.event_type or a.status != b.status or not set(a.actors) & set(b.actors):
+def _same_event(a: EventRecord, b: EventRecord, b_actors: set[str] | None = None) -> bool:
+    """Whether `b` reports the fact `a` is (`b_actors`: b's participants as a set, when the caller has it)."""
+    if a.event_type != b.event_type or a.status != b.status:
+        return False
+    b_actors = set(b.actors) if b_actors is None else b_actors
+    if b_actors.isdisjoint(a.actors):
         return False
     if (a.date.start is None) != (b.date.start is None):
-        return set(a.actors) == set(b.actors)
+        return b_actors == set(a.actors)
     return _dates_compatible(a.date, b.date)
 
 
