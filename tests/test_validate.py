@@ -262,6 +262,20 @@ def test_each_break_is_reported(tables, case):
         assert failure["description"] == "Every transfers.supplier_id is found in actors.actor_id."
 
 
+def test_a_failing_table_is_checked_again_for_keyed_examples_and_reports_the_rest_alike(tables, valid_report):
+    # A table that fails is run again with GX's SUMMARY format (its examples named by key); every other
+    # expectation of that table reads as it did in the faster first run that the passing tables keep.
+    broken = _validate(_edit(tables, "transfers", SHELLS, "supplier_id", "actor_nobody"))
+    (failure,) = broken.failures
+    assert failure["unexpected_examples"] == [{"check_unknown_supplier_id": "actor_nobody", "transfer_id": SHELLS}]
+    unchanged = [r for r in broken.results if r["table"] == "transfers" and r is not failure]
+    before = {(r["expectation"], tuple(r["columns"])): r for r in valid_report.results if r["table"] == "transfers"}
+    assert len(unchanged) == len(before) - 1
+    for entry in unchanged:
+        if entry["expectation"] != "expect_column_values_to_be_in_set" or entry["columns"] != ["supplier_id"]:
+            assert entry == before[(entry["expectation"], tuple(entry["columns"]))], entry
+
+
 def test_other_row_and_cross_table_rules(tables):
     # One run, one break per rule, each in a different row or table, so they cannot mask each other.
     t = _edit(tables, "events", MEETING, "initiator_id", PUTIN)
