@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,24 +166,37 @@ def publish_release(
         remove_leftovers(releases_dir)
         existing = list_releases(releases_dir)
         previous = existing[-1] if existing else None
-        if previous is None:
-            # A first release's CHANGES.md and page give row counts, no keys: every key of every table,
-            # sorted, took 48 MiB at 20,000 documents, at the start of the publishing peak.
-            diffs, unchanged = {}, False
-            counts = {n: {"added": t.num_rows, "removed": 0, "changed": 0} for n, t in new_tables.items()}
-        else:
-            diffs, unchanged = compare_with_release(releases_dir / previous, new_tables)
-            counts = {n: d.counts() for n, d in diffs.items()}
-        if unchanged:
-            # Repairs the indexes if a killed run left them behind the folders.
-            write_indexes(releases_dir)
-            if inputs is not None and inputs_state_file is not None:
-                record_inputs(inputs_state_file, releases_dir, previous, inputs)
-            return PublishResult(None, None, False, counts, f"no change: the tables equal release {previous}")
-        version = next_version(today or utc_today(), existing)
-        path = build_release(releases_dir, version, new_tables, diffs, previous,
-                             validation=validation, rejected=rejected, check_package=check_package,
-                             inputs=inputs)
+        temp = new_release_folder(releases_dir)
+        try:
+            # The data files do not depend on the comparison, and Arrow writes them and compares the tables
+            # without holding the interpreter: both run at once, on two cores. Tables equal to the previous
+            # release's then cost writing files that are thrown away, a rare case (the inputs changed, the rows
+            # did not) against every release that adds a document.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="release-files") as background:
+                written = start_data_files(background, temp, new_tables)
+                if previous is None:
+                    # A first release's CHANGES.md and page give row counts, no keys: every key of every table,
+                    # sorted, took 48 MiB at 20,000 documents, at the start of the publishing peak.
+                    diffs, unchanged = {}, False
+                    counts = {n: {"added": t.num_rows, "removed": 0, "changed": 0} for n, t in new_tables.items()}
+                else:
+                    diffs, unchanged = compare_with_release(releases_dir / previous, new_tables)
+                    counts = {n: d.counts() for n, d in diffs.items()}
+                facts = {name: fact for future in written for name, fact in future.result().items()}
+            if unchanged:
+                shutil.rmtree(temp)
+                # Repairs the indexes if a killed run left them behind the folders.
+                write_indexes(releases_dir)
+                if inputs is not None and inputs_state_file is not None:
+                    record_inputs(inputs_state_file, releases_dir, previous, inputs)
+                return PublishResult(None, None, False, counts, f"no change: the tables equal release {previous}")
+            version = next_version(today or utc_today(), existing)
+            path = build_release(releases_dir, temp, version, new_tables, facts, diffs, previous,
+                                 validation=validation, rejected=rejected, check_package=check_package,
+                                 inputs=inputs)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
         write_indexes(releases_dir)
         first = "first release" if previous is None else f"changes against {previous}"
         return PublishResult(version, path, True, counts, f"published {version} ({first})")
@@ -307,10 +320,36 @@ def next_version(today: datetime.date, existing: list[str]) -> str:
 # --- building the release folder ------------------------------------------------
 
 
+def new_release_folder(releases_dir: Path) -> Path:
+    """Input: a releases folder, with its lock held. Output: an empty, public temporary folder in it, where a
+    release is built (remove_leftovers clears one that a killed run left)."""
+    temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}release-", dir=releases_dir))
+    # mkdtemp makes the folder private; a release is public, and a web server may run as another user.
+    temp.chmod(PUBLIC_DIR_MODE)
+    return temp
+
+
+def start_data_files(background: ThreadPoolExecutor, folder: Path, tables: Mapping[str, pa.Table]) -> list[Future]:
+    """Input: two worker threads, a release's temporary folder and its tables. Output: the data files
+    (TABLE.parquet on one thread, TABLE.csv on the other) being written, each future giving its files'
+    facts by name (write_durably).
+
+    Each file goes straight to disk, a CSV a batch of rows at a time: held in memory together, they took
+    more than the tables themselves at 20,000 documents.
+    """
+    def write_all(extension: str, writer: Callable[[pa.Table], Callable[[HashingWriter], object]]) -> dict:
+        return {f"{name}.{extension}": write_durably(folder / f"{name}.{extension}", writer(table))
+                for name, table in tables.items()}
+
+    return [background.submit(write_all, "parquet", parquet_writer), background.submit(write_all, "csv", csv_writer)]
+
+
 def build_release(
     releases_dir: Path,
+    temp: Path,
     version: str,
     tables: Mapping[str, pa.Table],
+    data_facts: Mapping[str, Mapping[str, Any]],
     diffs: Mapping[str, TableDiff],
     previous: str | None,
     *,
@@ -319,22 +358,16 @@ def build_release(
     check_package: bool,
     inputs: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Input: everything a release holds. Output: `releases_dir/VERSION/`, which appears whole
-    (one rename of a fully written, flushed temporary folder) or not at all."""
-    temp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}release-", dir=releases_dir))
-    try:
-        # mkdtemp makes the folder private; a release is public, and a web server may run as another user.
-        temp.chmod(PUBLIC_DIR_MODE)
-        write_release_files(temp, version, tables, diffs, previous, validation=validation, rejected=rejected,
-                            inputs=inputs)
-        if check_package:
-            validate_package(temp / PACKAGE_FILE)
-        final = releases_dir / version
-        os.rename(temp, final)
-        fsync_dir(releases_dir)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
+    """Input: the temporary folder holding a release's data files (start_data_files) and everything else the
+    release holds. Output: `releases_dir/VERSION/`, which appears whole (one rename of a fully written,
+    flushed folder) or not at all."""
+    write_release_files(temp, version, tables, data_facts, diffs, previous, validation=validation,
+                        rejected=rejected, inputs=inputs)
+    if check_package:
+        validate_package(temp / PACKAGE_FILE)
+    final = releases_dir / version
+    os.rename(temp, final)
+    fsync_dir(releases_dir)
     return final
 
 
@@ -342,6 +375,7 @@ def write_release_files(
     folder: Path,
     version: str,
     tables: Mapping[str, pa.Table],
+    data_facts: Mapping[str, Mapping[str, Any]],
     diffs: Mapping[str, TableDiff],
     previous: str | None,
     *,
@@ -349,22 +383,9 @@ def write_release_files(
     rejected: list[dict],
     inputs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Input: an empty folder and the release's contents. Output: every release file in it, flushed,
-    SHA256SUMS last so that it covers all the others.
-
-    The data files go straight to disk, a CSV a batch of rows at a time: held in memory together,
-    they took more than the tables themselves at 20,000 documents. The Parquet files are written on
-    another thread meanwhile: Arrow encodes and compresses them without holding the interpreter, which
-    the CSV writer needs throughout.
-    """
-    facts: dict[str, dict[str, Any]] = {}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as background:
-        parquet = {name: background.submit(write_durably, folder / f"{name}.parquet", parquet_writer(table))
-                   for name, table in tables.items()}
-        for name, table in tables.items():
-            facts[f"{name}.csv"] = write_durably(folder / f"{name}.csv", csv_writer(table))
-        for name, written in parquet.items():
-            facts[f"{name}.parquet"] = written.result()
+    """Input: a folder holding the release's data files, their facts, and the rest of its contents. Output:
+    every other release file in it, flushed, SHA256SUMS last so that it covers all the others."""
+    facts: dict[str, dict[str, Any]] = dict(data_facts)
     small = {
         PACKAGE_FILE: json_bytes(package_descriptor(version, facts), sort_keys=False),
         CHANGES_FILE: changes_markdown(version, previous, tables, diffs).encode("utf-8"),
