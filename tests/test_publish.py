@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -244,8 +245,6 @@ def test_arrow_tables_publish_the_same_release_as_frames(first, tmp_path: Path) 
 
 
 def test_csv_cells_keep_empty_texts_nulls_lists_and_numbers_apart() -> None:
-    import pyarrow as pa
-
     table = pa.table({
         "text": pa.array(["plain", "", None, "=SUM(A1)", "-5 shells", 'say "no"', "two\nlines"]),
         "names": pa.array([["Putin", "Ким"], [], None, ["=x"], None, None, None], pa.list_(pa.string())),

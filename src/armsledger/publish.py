@@ -468,21 +468,18 @@ def csv_chunks(table: pa.Table, rows_per_chunk: int = CSV_ROWS_PER_CHUNK) -> Ite
     text ("") and a null (an empty cell) read back apart.
     """
     sink = io.BytesIO()
-    options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-    header = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
-    schema = pa.schema([pa.field(f.name, pa.string() if pa.types.is_list(f.type) else f.type) for f in table.schema])
-    first = True
-    for batch in table.to_batches(max_chunksize=rows_per_chunk) or [pa.RecordBatch.from_pylist([], schema=table.schema)]:
-        pa_csv.write_csv(csv_form(batch, schema), sink, header if first else options)
-        first = False
+    batches = table.to_batches(max_chunksize=rows_per_chunk) or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    for number, batch in enumerate(batches):
+        options = pa_csv.WriteOptions(include_header=number == 0, quoting_style="needed")
+        pa_csv.write_csv(csv_form(batch), sink, options)
         yield sink.getvalue()
         sink.seek(0)
         sink.truncate()
 
 
-def csv_form(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """Input: a batch of a contract table and the schema of its CSV form. Output: the batch as the CSV
-    shows it: list cells as JSON arrays, text cells that open like a formula behind a single quote."""
+def csv_form(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Input: a batch of a contract table. Output: the batch as the CSV shows it: list cells as JSON arrays,
+    text cells that open like a formula behind a single quote."""
     columns = []
     for field, column in zip(batch.schema, batch.columns):
         if pa.types.is_list(field.type):
@@ -493,7 +490,7 @@ def csv_form(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
             opens_like_formula = pc.match_substring_regex(column, FORMULA_PATTERN)
             column = pc.if_else(opens_like_formula, pc.binary_join_element_wise("'", column, ""), column)
         columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def json_bytes(value: Any, sort_keys: bool = True) -> bytes:
