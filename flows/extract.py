@@ -8,7 +8,7 @@ without loading spaCy (armsledger.extract.fingerprint.fingerprint_of).
 The cache is armsledger.extraction_store: one entry per document under
 processed/cache/extractions/, named by the document's key
 (armsledger.pipeline.document_key: the SHA-256 of the extractor fingerprint —
-model, gazetteers, rule modules —, CACHE_VERSION, and the document's row:
+model, gazetteers, rule modules —, CACHE_VERSION, the code of the stored form, and the document's row:
 doc_id from the text, the file's sha256 and the sidecar metadata, since a new
 `published` date changes how relative dates resolve).
 
@@ -16,7 +16,8 @@ The flow looks up every key first, and only documents without an entry become
 work: they are cut into batches that shrink as the work runs out
 (armsledger.pipeline.batches) and `extract_batch` is mapped over the batches.
 A batch task parses its documents together (spaCy's nlp.pipe), writes each
-extraction to the cache and returns only a count, so nothing large travels back
+extraction to the cache, laid out as the tables take it
+(armsledger.document_rows), and returns only a count, so nothing large travels back
 from a Dask worker, and a run that adds one document runs one small task.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from prefect.logging import get_run_logger
 
 from armsledger import pipeline
 from armsledger.config import Settings
+from armsledger.document_rows import rows_of
 from armsledger.extraction_store import ExtractionStore
 from armsledger.ingest import Document
 from armsledger.pipeline import document_key
@@ -96,7 +98,7 @@ def extract_batch(documents: list[Document], fingerprint: str, settings: Setting
 def _extract_batch(documents: list[Document], fingerprint: str, settings: Settings) -> int:
     store = ExtractionStore.under(settings.cache_dir)
     for document, extraction in zip(documents, _parse(documents, fingerprint, settings)):
-        store.write(document_key(document, fingerprint), extraction)
+        store.write(document_key(document, fingerprint), rows_of(extraction))
     # What spaCy freed while parsing the batch would otherwise stay with the process, and scattered
     # through the heap, it adds up over a long run.
     release_free_heap()
@@ -188,6 +190,6 @@ def extractions_of(
             get_run_logger().warning(
                 "no readable cached extraction for %s (%s): parsing it again", document.path, document.doc_id
             )
-            extraction = _parse([document], fingerprint, settings)[0]
+            extraction = rows_of(_parse([document], fingerprint, settings)[0])
             store.write(key, extraction)
         yield extraction

@@ -184,6 +184,7 @@ _EVENTS = st.lists(
 @given(documents=st.lists(_EVENTS, min_size=1, max_size=6))
 def test_events_merge_into_the_first_fact_they_match(documents) -> None:
     """The merger's index of candidate facts finds what trying every fact in the order first seen finds."""
+    from armsledger.document_rows import rows_of
     from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord
     from armsledger.normalise import _join_event, _same_event, _TableBuilder
 
@@ -198,7 +199,7 @@ def test_events_merge_into_the_first_fact_they_match(documents) -> None:
     expected: list[EventRecord] = []  # every fact, tried in the order first seen
     for number, events in enumerate(documents):
         records = [record(*event) for event in events]
-        builder._add_events(DocumentExtraction(f"doc{number:02d}", {}, [], records, [], []))
+        builder._add_events(rows_of(DocumentExtraction(f"doc{number:02d}", {}, [], records, [], [])))
         for one in records:
             own = replace(one, actors=[builder.actor_id(a) for a in one.actors], evidence=[])
             match = next((fact for fact in expected if _same_event(fact, own)), None)

@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from armsledger.document_rows import MENTION_FIELDS, PENDING_CITATION_FIELDS, DocumentRows, Support, actor_id_of, rows_of
 from armsledger.extract.records import DateValue, DocumentExtraction, EventRecord, TransferRecord
 from armsledger.ids import stable_id
 from armsledger.ingest import Document
@@ -47,10 +48,12 @@ class _Fact:
     # record's `item` when the tables are built. Joining the text again at each merge grew with the items.
     items: dict[str, None] | None = None
 
-    def add_sources(self, doc_id: str, evidence: list) -> None:
-        if self.summary is None and evidence:
-            self.summary = evidence[0].sentence
-        self.sources += [(doc_id, ev.char_start, bool(ev.hedge)) for ev in evidence]
+    def add_sources(self, doc_id: str, support: Support) -> None:
+        """`support`: what one document's evidence of the fact gives (DocumentRows.event_support)."""
+        first_sentence, spans = support
+        if self.summary is None and spans:
+            self.summary = first_sentence
+        self.sources += [(doc_id, char_start, hedged) for char_start, hedged in spans]
 
 
 # Rows of the mentions and citations kept as Python values before they become an Arrow record batch.
@@ -73,10 +76,15 @@ class _RowChunks:
 
     def extend(self, rows: list[tuple]) -> None:
         """Appends rows (a document's, say); a chunk is cut once it holds rows_per_chunk rows or more."""
-        if not rows:
+        if rows:
+            self.extend_columns(tuple(zip(*rows)))
+
+    def extend_columns(self, columns: tuple[tuple, ...]) -> None:
+        """Appends rows given as columns, one sequence of values per field of the schema."""
+        if not columns[0]:
             return
         # Column by column: a call per column and document, where a row at a time made one per cell.
-        for column, values in zip(self._columns, zip(*rows)):
+        for column, values in zip(self._columns, columns):
             column.extend(values)
         if len(self._columns[0]) >= self.rows_per_chunk:
             self._flush()
@@ -116,7 +124,9 @@ def _sorted_by(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return frame.sort_values(key, kind="stable").reset_index(drop=True)
 
 
-def build_tables(documents: Iterable[Document], extractions: Iterable[DocumentExtraction]) -> dict[str, pd.DataFrame]:
+def build_tables(
+    documents: Iterable[Document], extractions: Iterable[DocumentExtraction | DocumentRows]
+) -> dict[str, pd.DataFrame]:
     """The documents, actors, mentions, events, transfers and citations tables, each sorted by its key.
 
     `extractions` is read once, one document at a time, and nothing of an
@@ -134,7 +144,9 @@ def build_tables(documents: Iterable[Document], extractions: Iterable[DocumentEx
         return builder.tables(documents)
 
 
-def _in_doc_order(extractions: Iterable[DocumentExtraction]) -> Iterator[DocumentExtraction]:
+def _in_doc_order(
+    extractions: Iterable[DocumentExtraction | DocumentRows],
+) -> Iterator[DocumentExtraction | DocumentRows]:
     if isinstance(extractions, (list, tuple)):
         yield from {e.doc_id: e for e in sorted(extractions, key=lambda e: e.doc_id)}.values()
         return
@@ -151,6 +163,7 @@ MENTION_SCHEMA = pa.schema([
     ("char_start", pa.int64()), ("char_end", pa.int64()), ("text", pa.string()),
 ])
 MENTION_COLUMNS = MENTION_SCHEMA.names
+assert tuple(MENTION_COLUMNS) == MENTION_FIELDS, "DocumentRows lays the mentions out as this schema"
 
 # A citation row waiting for the ids of the facts it supports (known once every document is merged).
 # targets: (table, index in the document, that document's status), the first that resolves wins;
@@ -161,6 +174,7 @@ PENDING_CITATION_SCHEMA = pa.schema([
     ("source_text", pa.string()), ("quote", pa.string()),
     ("targets", pa.list_(pa.struct([("table", pa.string()), ("index", pa.int64()), ("status", pa.string())]))),
 ])
+assert tuple(PENDING_CITATION_SCHEMA.names) == PENDING_CITATION_FIELDS, "DocumentRows lays the citations out so"
 
 
 class _TableBuilder:
@@ -185,38 +199,31 @@ class _TableBuilder:
     def actor_id(self, key: str) -> str:
         aid = self.actor_ids.get(key)
         if aid is None:
-            aid = self.actor_ids[key] = stable_id("actor", *key.split(":", 1))
+            aid = self.actor_ids[key] = actor_id_of(key)
         return aid
 
-    def add(self, e: DocumentExtraction) -> None:
+    def add(self, e: DocumentExtraction | DocumentRows) -> None:
+        if not isinstance(e, DocumentRows):
+            e = rows_of(e)
         self._add_actors(e)
-        self._add_mentions(e)
+        self.mentions.extend_columns(e.mentions)
         self._add_events(e)
         self._add_transfers(e)
-        self._add_citations(e)
+        self.citations.extend_columns(e.citations)
 
-    def _add_actors(self, e: DocumentExtraction) -> None:
-        for key, info in e.actors.items():
+    def _add_actors(self, e: DocumentRows) -> None:
+        for key, name, type_, country, role, wikidata_id, aliases in e.actors:
             aid = self.actor_id(key)
-            row = self.actors.setdefault(aid, {"actor_id": aid, "name": info.name, "type": info.type, "country": info.country, "role": info.role, "aliases": set(), "wikidata_id": info.wikidata_id})
-            row["country"] = row["country"] or info.country
-            row["role"] = row["role"] or info.role
-            row["aliases"] |= {a for a in info.aliases if a != info.name}
+            row = self.actors.setdefault(aid, {"actor_id": aid, "name": name, "type": type_, "country": country, "role": role, "aliases": set(), "wikidata_id": wikidata_id})
+            row["country"] = row["country"] or country
+            row["role"] = row["role"] or role
+            row["aliases"].update(a for a in aliases if a != name)
 
-    def _add_mentions(self, e: DocumentExtraction) -> None:
-        rows: dict[str, tuple] = {}
-        for m in e.mentions:
-            aid = self.actor_id(m.actor)
-            mid = stable_id("mention", e.doc_id, m.char_start, m.char_end, aid)
-            if mid not in rows:
-                rows[mid] = (mid, e.doc_id, aid, m.char_start, m.char_end, m.text)
-        self.mentions.extend(list(rows.values()))
-
-    def _add_events(self, e: DocumentExtraction) -> None:
+    def _add_events(self, e: DocumentRows) -> None:
         """The same event from several documents is one fact: same type and status, shared participants, dates that agree."""
-        for index, original in enumerate(e.events):
+        for index, (original, support) in enumerate(zip(e.events, e.event_support)):
             # a copy: the extraction may be a cached result that is normalised again
-            record = replace(original, actors=[self.actor_id(a) for a in original.actors], evidence=[])
+            record = replace(original, actors=[self.actor_id(a) for a in original.actors])
             target = self._matching_event(record)
             if target is None:
                 target = _Fact(record)
@@ -227,7 +234,7 @@ class _TableBuilder:
                 known = set(target.record.actors)
                 _join_event(target.record, record)
                 self._index_event(self.event_position[id(target)], [a for a in target.record.actors if a not in known])
-            target.add_sources(e.doc_id, original.evidence)
+            target.add_sources(e.doc_id, support)
             target.local.append((e.doc_id, index))
 
     def _matching_event(self, record: EventRecord) -> _Fact | None:
@@ -250,9 +257,9 @@ class _TableBuilder:
             self.event_index[(record.event_type, record.status, actor)].append(position)
             self.event_year_index[(record.event_type, record.status, actor, year)].append(position)
 
-    def _add_transfers(self, e: DocumentExtraction) -> None:
-        for index, original in enumerate(e.transfers):
-            record = replace(original, supplier=self.actor_id(original.supplier), recipient=self.actor_id(original.recipient), evidence=[])
+    def _add_transfers(self, e: DocumentRows) -> None:
+        for index, (original, support) in enumerate(zip(e.transfers, e.transfer_support)):
+            record = replace(original, supplier=self.actor_id(original.supplier), recipient=self.actor_id(original.recipient))
             key = (record.supplier, record.recipient, record.category)
             fact = self.transfers.get(key)
             if fact is None:
@@ -261,25 +268,8 @@ class _TableBuilder:
                 if fact.items is None:
                     fact.items = dict.fromkeys(fact.record.item.split("; "))
                 _join_transfer(fact.record, record, fact.items)
-            fact.add_sources(e.doc_id, original.evidence)
+            fact.add_sources(e.doc_id, support)
             fact.local.append((e.doc_id, index))
-
-    def _add_citations(self, e: DocumentExtraction) -> None:
-        # each document's own reading of the row's status, which a merged row may not share
-        local_status = {("events", i): r.status for i, r in enumerate(e.events)}
-        local_status.update({("transfers", i): r.status for i, r in enumerate(e.transfers)})
-        rows = []
-        for table, records in (("events", e.events), ("transfers", e.transfers)):
-            for index, record in enumerate(records):
-                target = [{"table": table, "index": index, "status": record.status}]
-                for ev in record.evidence:
-                    rows.append((e.doc_id, "evidence", ev.char_start, ev.char_end, ev.hedge, ev.sentence,
-                                 None, None, None, None, target))
-        for c in e.citations:
-            targets = [{"table": table, "index": index, "status": local_status[(table, index)]} for table, index in c.targets]
-            rows.append((e.doc_id, c.kind, c.char_start, c.char_end, c.hedge, c.sentence,
-                         c.marker, c.source, c.source_text, c.quote, targets))
-        self.citations.extend(rows)
 
     def _named_actor_id(self, key: str | None) -> str | None:
         if not key:

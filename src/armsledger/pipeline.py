@@ -8,6 +8,7 @@ without a Prefect server.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -166,11 +167,25 @@ def batches(
 
 
 def document_key(document: Document, fingerprint: str) -> str:
-    """What one document's extraction depends on, as a digest: the extractor's fingerprint, CACHE_VERSION
-    and the document's row (doc_id from the text, the file's sha256, path and sidecar metadata: a new
-    `published` date changes how relative dates resolve)."""
-    payload = json.dumps([CACHE_VERSION, fingerprint, document.row()], sort_keys=True, default=str)
+    """What one document's cached extraction depends on, as a digest: the extractor's fingerprint,
+    CACHE_VERSION, the code that lays an extraction out as rows (stored_form_digest) and the document's row
+    (doc_id from the text, the file's sha256, path and sidecar metadata: a new `published` date changes
+    how relative dates resolve)."""
+    payload = json.dumps([CACHE_VERSION, fingerprint, stored_form_digest(), document.row()], sort_keys=True,
+                         default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def stored_form_digest() -> str:
+    """SHA-256 of the modules that turn an extraction into the rows the cache holds (document_rows, and ids
+    for the ids made there): changing either makes every entry stale."""
+    from armsledger import document_rows, ids
+
+    digest = hashlib.sha256()
+    for module in (document_rows, ids):
+        digest.update(Path(module.__file__).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def load_extractor(settings: Settings) -> Any:
