@@ -331,6 +331,22 @@ def test_highlight_marks_the_cited_words_and_escapes_the_rest() -> None:
     assert "hl-hedge" not in html_text  # overlaps the item, which takes precedence
 
 
+@pytest.mark.parametrize("sentence", [
+    "Kim Jong Un met Putin; KIM JONG UN left, kim jong un returned.",
+    "Kimchi is not Kim, nor is Kim_Jong or 2Kim, but (Kim) and Kim's are.",
+    "aaaa aa aaa", "KN-23 and kn-23s and the KN-23.",
+    "Shoigu visited Pyongyang \u2014 \u201cKim\u201d said caf\u00e9s, not cafe\u0301s \u00e0 la Kim\u00e9.",
+    "\u041a\u0438\u043c met Kim in \u0420\u043e\u0441\u0441\u0438\u044f; Kim\u0436 is one word.",
+    "\u0130stanbul and \u0131stanbul are Istanbul to a case-blind match; \u017fhells are shells.",
+    "Kelvin \u212a: kelvin, KELVIN.", "\u1e9e and SS and \u00df: ss.",
+])
+@pytest.mark.parametrize("phrase", ["Kim", "kim jong un", "aa", "KN-23", "cafe", "(Kim)", "Istanbul", "shells",
+                                    "k:", "ss", "Kim's", "\u041a\u0438\u043c", "caf\u00e9"])
+def test_phrase_highlights_match_the_case_blind_whole_word_pattern(sentence: str, phrase: str) -> None:
+    expected = [(m.start(), m.end(), "hl") for m in site._phrase_pattern(phrase).finditer(sentence)]
+    assert site._phrase_spans(sentence, f" {phrase} ", "hl") == expected
+
+
 def test_only_web_urls_become_links() -> None:
     assert site.safe_url("https://example.org/a?b=1") == "https://example.org/a?b=1"
     for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example", "http://x\" onmouseover=\"y", None, 3):
