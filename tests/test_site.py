@@ -337,7 +337,8 @@ def test_highlight_marks_the_cited_words_and_escapes_the_rest() -> None:
     "aaaa aa aaa", "KN-23 and kn-23s and the KN-23.",
     "Shoigu visited Pyongyang \u2014 \u201cKim\u201d said caf\u00e9s, not cafe\u0301s \u00e0 la Kim\u00e9.",
     "\u041a\u0438\u043c met Kim in \u0420\u043e\u0441\u0441\u0438\u044f; Kim\u0436 is one word.",
-    "\u0130stanbul and \u0131stanbul are Istanbul to a case-blind match; \u017fhells are shells.",
+    "\u0130stanbul is Istanbul to a case-blind match.",
+    "\u0131stanbul is Istanbul to a case-blind match; \u017fhells are shells.",
     "Kelvin \u212a: kelvin, KELVIN.", "\u1e9e and SS and \u00df: ss.",
 ])
 @pytest.mark.parametrize("phrase", ["Kim", "kim jong un", "aa", "KN-23", "cafe", "(Kim)", "Istanbul", "shells",
