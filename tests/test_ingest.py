@@ -153,14 +153,14 @@ def test_limits_come_from_settings(tmp_path: Path) -> None:
 
 def test_file_removed_after_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = small_raw(tmp_path, {"gone.txt": "Soon removed.\n", "kept.txt": "Still here.\n"})
-    real_discover = ingest_module.discover
+    real_listing = ingest_module._visible_files
 
-    def discover_then_remove(raw_dir: Path, extensions: object) -> list[Path]:
-        paths = real_discover(raw_dir, extensions)
+    def list_then_remove(raw_dir: Path) -> list[str]:
+        files = real_listing(raw_dir)
         (raw_dir / "gone.txt").unlink()
-        return paths
+        return files
 
-    monkeypatch.setattr(ingest_module, "discover", discover_then_remove)
+    monkeypatch.setattr(ingest_module, "_visible_files", list_then_remove)
     outcome = ingest(raw, settings_for(raw))
     assert [d.path for d in outcome.documents] == ["kept.txt"]
     assert len(outcome.rejected) == 1 and outcome.rejected[0].path == "gone.txt"
@@ -510,3 +510,12 @@ def test_take_texts_hands_the_texts_over_once() -> None:
     assert pickle.loads(pickle.dumps(outcome.documents)) == outcome.documents
     with pytest.raises(ingest_module.TextsTakenError):
         outcome.take_texts()
+
+
+@pytest.mark.parametrize("rel", ["a.txt", "b/a.tar.gz", ".hidden", "a.", "dir.d/file", "dir.d/file.TXT", "noext",
+                                 "x/.profile", "x/..txt", "x/a..html", "2024-06-01/item.meta.json"])
+def test_suffix_and_stem_are_those_of_a_posix_path(rel: str) -> None:
+    from pathlib import PurePosixPath
+
+    assert ingest_module._suffix(rel) == PurePosixPath(rel).suffix
+    assert ingest_module._document_stem(rel) == PurePosixPath(rel).with_suffix("").as_posix()

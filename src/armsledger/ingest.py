@@ -201,10 +201,11 @@ class TextsTakenError(RuntimeError):
 Warn = Callable[[IngestWarning], None]
 
 
-def discover(raw_dir: Path, extensions: Iterable[str]) -> list[Path]:
-    """Every document file under raw_dir, sorted by relative path (code-point order)."""
+def discover(raw_dir: Path, extensions: Iterable[str], files: Sequence[str] | None = None) -> list[Path]:
+    """Every document file under raw_dir, sorted by relative path (code-point order). `files`: the
+    folder's _visible_files, when the caller has listed them already."""
     wanted = {ext.lower() for ext in extensions}
-    return [raw_dir / rel for rel in _visible_files(raw_dir) if _is_document_name(rel, wanted)]
+    return [raw_dir / rel for rel in (_visible_files(raw_dir) if files is None else files) if _is_document_name(rel, wanted)]
 
 
 def _visible_files(raw_dir: Path) -> list[str]:
@@ -217,10 +218,12 @@ def _visible_files(raw_dir: Path) -> list[str]:
         # An empty result here would publish an empty dataset: a wrong path must fail.
         raise FileNotFoundError(f"raw folder does not exist or is not a folder: {raw_dir}")
     found: list[str] = []
+    # Joined as strings: a Path per file made listing 10,000 files take 0.15 s.
     for folder, subfolders, files in os.walk(raw_dir, followlinks=False):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        base = Path(folder).relative_to(raw_dir)
-        found.extend((base / name).as_posix() for name in files if not name.startswith("."))
+        base = Path(folder).relative_to(raw_dir).as_posix()
+        prefix = "" if base == "." else base + "/"
+        found.extend(prefix + name for name in files if not name.startswith("."))
     return sorted(found)
 
 
@@ -247,7 +250,14 @@ def folder_snapshot(raw_dir: Path, files: Sequence[str] | None = None) -> str:
 
 
 def _is_document_name(rel: str, extensions: set[str]) -> bool:
-    return not rel.endswith(SIDECAR_SUFFIX) and Path(rel).suffix.lower() in extensions
+    return not rel.endswith(SIDECAR_SUFFIX) and _suffix(rel).lower() in extensions
+
+
+def _suffix(rel: str) -> str:
+    """PurePosixPath(rel).suffix, without making a path object (ingest asks it of every file, several times)."""
+    name = rel.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def _sidecar_stem(rel: str) -> str:
@@ -255,7 +265,7 @@ def _sidecar_stem(rel: str) -> str:
 
 
 def _document_stem(rel: str) -> str:
-    return Path(rel).with_suffix("").as_posix()
+    return rel[: len(rel) - len(_suffix(rel))]
 
 
 class RawFolder:
@@ -698,11 +708,14 @@ def ingest(raw_dir: Path, settings: Settings, cache: IngestCache | None = None) 
     rejected: list[Rejection] = []
     read: list[Document] = []
     folder = RawFolder(raw_dir)
-    for path in discover(raw_dir, settings.extensions):
+    for rel in files:
+        if not _is_document_name(rel, extensions):
+            continue
+        path = raw_dir / rel
         if cache is None:
             outcome = read_file(path, raw_dir, settings, folder)
         else:
-            outcome = cache.read(path, folder.relative(path), lambda: read_file(path, raw_dir, settings, folder))
+            outcome = cache.read(path, rel, lambda: read_file(path, raw_dir, settings, folder))
         warnings.extend(outcome.warnings)
         if outcome.document is not None:
             read.append(outcome.document)

@@ -308,19 +308,27 @@ class _TableBuilder:
 
 def _actors_frame(merged: dict[str, dict], mentions: pd.DataFrame, tables) -> pd.DataFrame:
     """The actors that some row refers to, with their merged details and mention counts."""
-    referenced = set(mentions["actor_id"])
+    # Whole columns as lists and the counts as dicts: a pandas lookup per actor and a walk of the
+    # Arrow-backed columns value by value took 0.25 s at 5,000 documents.
+    referenced = set(mentions["actor_id"].tolist())
     for column, table in (("actor_ids", "events"), ("supplier_id", "transfers"), ("recipient_id", "transfers"), ("source_actor_id", "citations")):
-        values = tables[table][column] if len(tables[table]) else []
-        for v in values:
-            referenced.update(v if isinstance(v, list) else [v] if isinstance(v, str) else [])
-    counts = mentions.groupby("actor_id").agg(n_mentions=("mention_id", "size"), n_documents=("doc_id", "nunique")) if len(mentions) else None
+        for v in tables[table][column].tolist() if len(tables[table]) else []:
+            if isinstance(v, str):
+                referenced.add(v)
+            elif isinstance(v, list):
+                referenced.update(v)
+    n_mentions: dict[str, int] = {}
+    n_documents: dict[str, int] = {}
+    if len(mentions):
+        counts = mentions.groupby("actor_id").agg(n_mentions=("mention_id", "size"), n_documents=("doc_id", "nunique"))
+        n_mentions, n_documents = counts["n_mentions"].to_dict(), counts["n_documents"].to_dict()
     rows = []
     for aid, merged_row in merged.items():
         if aid not in referenced:
             continue
         row = dict(merged_row, aliases=sorted(merged_row["aliases"]))
-        row["n_mentions"] = int(counts.loc[aid, "n_mentions"]) if counts is not None and aid in counts.index else 0
-        row["n_documents"] = int(counts.loc[aid, "n_documents"]) if counts is not None and aid in counts.index else 0
+        row["n_mentions"] = int(n_mentions.get(aid, 0))
+        row["n_documents"] = int(n_documents.get(aid, 0))
         rows.append(row)
     return pd.DataFrame(rows, columns=["actor_id", "name", "type", "country", "role", "aliases", "wikidata_id", "n_mentions", "n_documents"])
 
