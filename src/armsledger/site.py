@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -546,23 +547,24 @@ def timeline_svg(release: Release) -> tuple[str, list[dict]]:
     for status in statuses:
         rows: list[list[tuple[float, float, tuple]]] = []
         # Items come in order of start, so each one placed in a row lies right of every item before it: a row
-        # is free for an item when the item starts past the row's last end. (Looking at every item of every
-        # row instead took 2 s for a 20,000-document release.)
-        row_ends: list[float] = []
+        # is free for an item when the item starts past the row's last end, and an item takes the first free
+        # row. (Looking at every item of every row instead took 2 s for a 20,000-document release; the rows'
+        # ends one by one in Python, 0.15 s for 5,000 documents, whose busy months fill hundreds of rows.)
         items = sorted((s for s in spans if s[2]["status"] == status), key=lambda s: (s[0], s[1], s[2]["event_id"]))
+        row_ends = np.empty(len(items))
         for item in items:
             x0, x1 = x(item[0]), max(x(item[1]), x(item[0]) + 8)
             label_w = 6.4 * len(item[2]["event_type"]) + 6
             # A label goes right of its bar, or left of it when the bar ends near the right edge.
             lo_x, hi_x = (x0, x1 + label_w) if x1 + label_w <= width - 4 else (x0 - label_w, x1)
-            for i, end in enumerate(row_ends):
-                if lo_x > end + 4:
-                    rows[i].append((lo_x, hi_x, item))
-                    row_ends[i] = hi_x
-                    break
+            free = row_ends[: len(rows)] + 4 < lo_x
+            i = int(free.argmax()) if len(rows) else 0
+            if len(rows) and free[i]:
+                rows[i].append((lo_x, hi_x, item))
             else:
+                i = len(rows)
                 rows.append([(lo_x, hi_x, item)])
-                row_ends.append(hi_x)
+            row_ends[i] = hi_x
         lanes.append((status, rows))
     height = top + sum(max(len(rows), 1) * row_h + 12 for _, rows in lanes) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
