@@ -244,9 +244,20 @@ class _TableBuilder:
             lists = [self.event_index.get((*kind, actor), ()) for actor in record.actors]
         else:
             lists = [self.event_year_index.get((*kind, actor, y), ()) for actor in record.actors for y in (year, None)]
-        candidates = sorted({i for positions in lists for i in positions})
+        candidates = sorted(set().union(*lists))
+        # Every candidate has the record's type and status and shares a participant with it (that is how it
+        # was filed), so of _same_event only the dates are left to compare, here without a call per candidate.
         actors = set(record.actors)
-        return next((self.events[i] for i in candidates if _same_event(self.events[i].record, record, actors)), None)
+        date = record.date
+        for i in candidates:
+            fact = self.events[i]
+            other = fact.record.date
+            if other.start is None or date.start is None:
+                if (other.start is None) == (date.start is None) or actors == set(fact.record.actors):
+                    return fact
+            elif _dates_compatible(other, date):
+                return fact
+        return None
 
     def _index_event(self, position: int, actors: list[str]) -> None:
         """Files the fact at `position` under its new participants `actors`, and under the year its date has
