@@ -139,3 +139,15 @@ def test_batched_extraction_equals_one_document_at_a_time(extractor):
     batched = list(extractor.extract_many(iter(items)))
     assert [e.doc_id for e in batched] == [i[0] for i in items]
     assert batched == [extractor.extract(*item) for item in items]
+
+
+def test_the_tokenizer_splits_reference_markers_and_keeps_the_surname_im(extractor):
+    import spacy
+
+    words = [t.text for t in extractor.nlp.tokenizer("Shells left in 2024.[4][5] Im Chon Il met officials (I'm told).")]
+    assert words[:12] == ["Shells", "left", "in", "2024", ".", "[", "4", "]", "[", "5", "]", "Im"]
+    assert words[-5:] == ["I", "'m", "told", ")", "."]
+    # Otherwise it tokenizes as the model does: URLs, abbreviations and contractions included.
+    model = spacy.load(load_settings().spacy_model)
+    text = "Mr. Shoigu didn't visit https://example.org/a?b=1 on Oct. 3; U.S. officials said so."
+    assert [t.text for t in extractor.nlp.tokenizer(text)] == [t.text for t in model.tokenizer(text)]

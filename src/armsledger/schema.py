@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import yaml
 
 from armsledger.config import DATA_DIR
+from armsledger.yaml_files import load_yaml
 
 TABLES = ("documents", "actors", "mentions", "events", "transfers", "citations")
 
@@ -62,7 +62,7 @@ class Table:
 
 @lru_cache(maxsize=1)
 def _contract() -> dict:
-    return yaml.safe_load((DATA_DIR / "schema.yaml").read_text(encoding="utf-8"))
+    return load_yaml((DATA_DIR / "schema.yaml").read_text(encoding="utf-8"))
 
 
 def vocabularies() -> dict[str, tuple[str, ...]]:

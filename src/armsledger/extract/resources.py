@@ -7,9 +7,9 @@ from functools import cached_property
 from pathlib import Path
 
 import pycountry
-import yaml
 
 from armsledger.config import DATA_DIR
+from armsledger.yaml_files import load_yaml
 
 RESOURCE_FILES = ("actors.yaml", "places.yaml", "lexicon.yaml")
 
@@ -139,7 +139,7 @@ def load_resources(data_dir: Path = DATA_DIR) -> Resources:
     for name in RESOURCE_FILES:
         content = (data_dir / name).read_bytes()
         digest.update(name.encode() + b"\0" + content)
-        raw[name] = yaml.safe_load(content)
+        raw[name] = load_yaml(content)
     actors = []
     for section, kind in (("states", "state"), ("organizations", "organization"), ("people", "person")):
         for entry in raw["actors.yaml"][section]:
