@@ -212,7 +212,9 @@ def _wait_for(server) -> None:
 def _load_ahead(settings, parse: bool) -> None:
     """Imports the flows and Great Expectations (about 3 s each) and, when documents are to be parsed here
     rather than on Dask workers, loads spaCy's model (about 2 s), so that the flow finds them ready."""
-    import great_expectations  # noqa: F401 - the quality gate's import, done now
+    from armsledger.deferred_imports import import_great_expectations
+
+    import_great_expectations()  # the quality gate's import, done now
 
     from flows import pipeline  # noqa: F401
     from flows.extract import get_extractor

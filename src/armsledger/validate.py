@@ -223,7 +223,9 @@ def validate_tables(
     suites = load_suites(Path(expectations_dir))
     facts = _cross_table_facts(tables)
 
-    import great_expectations as gx
+    from armsledger.deferred_imports import import_great_expectations
+
+    gx = import_great_expectations()
 
     results: list[dict] = []
     for name in TABLES:
