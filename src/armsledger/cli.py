@@ -210,8 +210,9 @@ def _wait_for(server) -> None:
 
 
 def _load_ahead(settings, parse: bool) -> None:
-    """Imports the flows and Great Expectations (about 3 s each) and, when documents are to be parsed here
-    rather than on Dask workers, loads spaCy's model (about 2 s), so that the flow finds them ready."""
+    """Imports the flows (about 1.5 s with Prefect) and Great Expectations (about 1.5 s, see
+    armsledger.deferred_imports) and, when documents are to be parsed here rather than on Dask workers,
+    loads spaCy's model (about 1 s), so that the flow finds them ready."""
     from armsledger.deferred_imports import import_great_expectations
 
     import_great_expectations()  # the quality gate's import, done now
