@@ -201,11 +201,10 @@ class TextsTakenError(RuntimeError):
 Warn = Callable[[IngestWarning], None]
 
 
-def discover(raw_dir: Path, extensions: Iterable[str], files: Sequence[str] | None = None) -> list[Path]:
-    """Every document file under raw_dir, sorted by relative path (code-point order). `files`: the
-    folder's _visible_files, when the caller has listed them already."""
+def discover(raw_dir: Path, extensions: Iterable[str]) -> list[Path]:
+    """Every document file under raw_dir, sorted by relative path (code-point order)."""
     wanted = {ext.lower() for ext in extensions}
-    return [raw_dir / rel for rel in (_visible_files(raw_dir) if files is None else files) if _is_document_name(rel, wanted)]
+    return [raw_dir / rel for rel in _visible_files(raw_dir) if _is_document_name(rel, wanted)]
 
 
 def _visible_files(raw_dir: Path) -> list[str]:
