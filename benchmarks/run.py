@@ -16,9 +16,9 @@ For each size (documents), in a fresh work folder:
    of the two is printed as well;
 4. +1 document: one new document added, run again (a new release), three
    times over (a new document each time): the median time as a ratio of the
-   full run, and each time. One run's time moves by a second or more with
-   what the machine did just before (a fifth of a 14-s run): the median of
-   three is the figure, all three are printed;
+   full run, and each time. One run's time moved by up to 2.7 s (14.38 and
+   17.09 s for the same code) with what the machine did just before: the
+   median of three is the figure, all three are printed;
 5. no change: run again (no release): time as a ratio of the full run.
 
     python benchmarks/run.py                      # 200 and 1,000 documents

@@ -362,11 +362,12 @@ def _dates_compatible(a: DateValue, b: DateValue) -> bool:
     return "month" in (a.precision, b.precision) or a.start.day == b.start.day
 
 
-def _same_event(a: EventRecord, b: EventRecord, b_actors: set[str] | None = None) -> bool:
-    """Whether `b` reports the fact `a` is (`b_actors`: b's participants as a set, when the caller has it)."""
+def _same_event(a: EventRecord, b: EventRecord) -> bool:
+    """Whether `b` reports the fact `a` is: the rule _TableBuilder._matching_event applies to the facts its
+    index gives (tests/test_properties.py holds it to this)."""
     if a.event_type != b.event_type or a.status != b.status:
         return False
-    b_actors = set(b.actors) if b_actors is None else b_actors
+    b_actors = set(b.actors)
     if b_actors.isdisjoint(a.actors):
         return False
     if (a.date.start is None) != (b.date.start is None):

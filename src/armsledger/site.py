@@ -557,9 +557,9 @@ def timeline_svg(release: Release) -> tuple[str, list[dict]]:
             label_w = 6.4 * len(item[2]["event_type"]) + 6
             # A label goes right of its bar, or left of it when the bar ends near the right edge.
             lo_x, hi_x = (x0, x1 + label_w) if x1 + label_w <= width - 4 else (x0 - label_w, x1)
-            free = row_ends[: len(rows)] + 4 < lo_x
-            i = int(free.argmax()) if len(rows) else 0
-            if len(rows) and free[i]:
+            free = np.flatnonzero(row_ends[: len(rows)] + 4 < lo_x)
+            if len(free):
+                i = int(free[0])
                 rows[i].append((lo_x, hi_x, item))
             else:
                 i = len(rows)
@@ -837,8 +837,8 @@ def _found_by_lowering(sentence: str, needle: str) -> bool:
     """Whether comparing lowered strings finds exactly what _phrase_pattern(needle) finds in `sentence`: an
     ASCII phrase, a sentence that lowers letter for letter, and none of the letters `re` folds otherwise.
 
-    A page highlights thousands of distinct phrases, each a pattern to compile once per run (0.4 s of
-    writing a 5,000-document release's page); this common case needs none.
+    A page highlights thousands of distinct phrases, each a pattern to compile once per run: writing a
+    5,000-document release's page took 0.86 s that way, 0.67 s with this common case needing none.
     """
     return (needle.isascii() and len(sentence.lower()) == len(sentence)
             and (sentence.isascii() or _FOLDED_APART.isdisjoint(sentence)))
